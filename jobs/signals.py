@@ -1,0 +1,16 @@
+"""Domain signals the engine sends, declared in one place.
+
+Receivers (monitoring, alerts) must be cheap or hand work to a task: these are
+sent on the per-run path, after the run's end is committed.
+"""
+
+from django.dispatch import Signal
+
+# A run reached a final status (succeeded, failed, retrying, timed_out,
+# cancelled, skipped, orphaned). kwargs: run (JobRun), job (Job, live state
+# already updated).
+run_finished = Signal()
+
+# A job was disabled automatically after repeated failures.
+# kwargs: job (Job), run (JobRun that tipped it), reason (str).
+job_auto_disabled = Signal()
