@@ -270,6 +270,7 @@ class JobRun(models.Model):
     result = models.JSONField(null=True, blank=True)
     output = models.TextField(blank=True)
     output_truncated = models.BooleanField(default=False)
+    stderr = models.TextField(blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     traceback = models.TextField(blank=True)

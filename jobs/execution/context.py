@@ -19,6 +19,25 @@ class RunCancelled(Exception):
     """Raised by ctx.check_cancelled() when an operator cancelled the run."""
 
 
+class RunSkipped(Exception):
+    """Raised by a kind that decides not to execute (e.g. circuit open); the
+    run is recorded as skipped with this message as the reason."""
+
+
+class PermanentFailure(Exception):
+    """A failure that retrying cannot fix (bad request, failed expectation):
+    the run fails without consuming retries."""
+
+
+class RetryAfter(Exception):
+    """A transient failure with a server-given wait (HTTP 429/503 Retry-After):
+    the next attempt waits at least `seconds` (still within max_retries)."""
+
+    def __init__(self, message: str, seconds: float):
+        super().__init__(message)
+        self.seconds = seconds
+
+
 class OutputBuffer:
     """Bounded text capture; marks truncation instead of growing without end."""
 
@@ -73,7 +92,8 @@ class RunContext:
     parameters: dict[str, Any]
     attempt: int
     timeout: float
-    output: OutputBuffer
+    output: OutputBuffer  # stdout-like text and logger lines
+    stderr: OutputBuffer
     # Callbacks into the run path (jobs.execution.runner wires them).
     _report_progress: Callable[[float | None, str], None] = field(repr=False, default=lambda p, m: None)
     _beat: Callable[[], None] = field(repr=False, default=lambda: None)
