@@ -195,3 +195,41 @@ EMAIL_BACKEND = (
     if EMAIL_HOST
     else "django.core.mail.backends.console.EmailBackend"
 )
+
+# --- Alerts ---------------------------------------------------------------
+# At most this many notifications per job per hour: a job failing every
+# minute must not bury its owners; the rest are counted and summarised in the
+# next notification that goes out (seed 002's MaxAlertsPerHour).
+ALERTS_MAX_PER_JOB_PER_HOUR = env_int("ALERTS_MAX_PER_JOB_PER_HOUR", 6, minimum=1)
+# Unacknowledged high/critical alerts escalate after this long (seed 001: 2 hours).
+ALERTS_ESCALATE_AFTER = env_duration("ALERTS_ESCALATE_AFTER", "2h")
+# Extra addresses told about escalations (besides channels marked escalation).
+ALERTS_ESCALATION_EMAILS = env_list("ALERTS_ESCALATION_EMAILS", "")
+# Resolved alerts are kept this long for statistics, then deleted.
+ALERTS_RETENTION_DAYS = env_int("ALERTS_RETENTION_DAYS", 180, minimum=1)
+# Delivery retries: attempt n waits DELAY * 2^(n-1), capped; 10 attempts at
+# 30 s base span about 2 hours, long enough to ride out a chat/SMTP outage.
+ALERTS_DELIVERY_MAX_ATTEMPTS = env_int("ALERTS_DELIVERY_MAX_ATTEMPTS", 10, minimum=1)
+ALERTS_DELIVERY_RETRY_DELAY = env_duration("ALERTS_DELIVERY_RETRY_DELAY", "30s")
+ALERTS_DELIVERY_MAX_DELAY = env_duration("ALERTS_DELIVERY_MAX_DELAY", "30m")
+# Per-request timeout of webhook/chat deliveries: a slow endpoint must not
+# hold a worker slot for long.
+ALERTS_HTTP_TIMEOUT = env_duration("ALERTS_HTTP_TIMEOUT", "10s")
+# Each occurrence of a still-open alert notifies again (throttled), as a job
+# failing over and over is news; set false to notify only when it opens.
+ALERTS_NOTIFY_REPEATS = env_bool("ALERTS_NOTIFY_REPEATS", True)
+# Minimum severity for a job's own notification_emails.
+ALERTS_JOB_EMAIL_MIN_SEVERITY = env_str("ALERTS_JOB_EMAIL_MIN_SEVERITY", "low")
+# The backend alert e-mail goes through (empty = EMAIL_BACKEND); lets the
+# tests send alerts over real SMTP while Django's own mail stays in memory.
+ALERTS_EMAIL_BACKEND = env_str("ALERTS_EMAIL_BACKEND", "")
+# Links in notifications point here (e.g. https://jobs.example.com).
+ALERTS_BASE_URL = env_str("ALERTS_BASE_URL", "http://localhost:8000")
+
+# --- Compliance -----------------------------------------------------------
+# Defaults for SQL rules that set none: a rule returns violating rows, so a
+# bad query must not pull a whole table or run for ever.
+COMPLIANCE_DEFAULT_ROW_LIMIT = env_int("COMPLIANCE_DEFAULT_ROW_LIMIT", 1000, minimum=1)
+COMPLIANCE_DEFAULT_TIMEOUT = env_duration("COMPLIANCE_DEFAULT_TIMEOUT", "60s")
+# Violating rows kept per rule on the run's result (the rest are counted).
+COMPLIANCE_SAMPLE_ROWS = env_int("COMPLIANCE_SAMPLE_ROWS", 10, minimum=0)
