@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
+from jobs import secrets as _secrets  # noqa: F401  (registers the secret-key checks)
+
 
 @register(Tags.compatibility, deploy=False)
 def visibility_timeout_exceeds_job_timeouts(app_configs, **kwargs):

@@ -1,28 +1,272 @@
 """Secrets inside a job's kind config: sealed (encrypted) on save, opened for
 execution only, masked on every read.
 
-PLACEHOLDER until the job-kinds issue: no field is treated as secret yet.
+Which fields are secret (per kind, see `secret_paths`):
+- every kind: `secret_parameters.<name>`, `connections.<name>` (ODBC strings
+  for parameter queries);
+- http: `auth.token` / `auth.password` / `auth.value`, headers named like
+  credentials (Authorization, X-Api-Key, Cookie, ...) or given as
+  `{"value": ..., "secret": true}`;
+- process: `env` entries named like credentials or marked the same way;
+- sql: `connection`.
+
+The clear values live only in `Job.secrets`, a Fernet token (MultiFernet over
+JOBS_SECRET_KEYS, newest key first: rows sealed with an older key still open,
+`secrets_rotate` re-seals them with the newest). `Job.config` holds the mask
+in their place, so any read of the row is already masked. Saving a config
+whose secret field still shows the mask keeps the stored secret.
 """
 
 from __future__ import annotations
 
+import copy
+import json
+import re
+from functools import lru_cache
 from typing import Any
 
+from django.conf import settings
+from django.core.checks import Error, Tags, register
+
+from jobs.errors import JobwardenError, ValidationError
+
 MASK = "********"
+SECRET_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "x-api-key",
+        "api-key",
+        "apikey",
+        "x-auth-token",
+        "x-access-token",
+    }
+)
+SECRET_NAME = re.compile(
+    r"(pass(word|wd)?|secret|token|api[_-]?key|credential|auth|private[_-]?key)", re.I
+)
+
+Path = tuple[str, ...]
 
 
-def seal_config(kind: str, config: dict[str, Any], previous_secrets: str = "") -> tuple[dict[str, Any], str]:
-    """Split `config` into (public config, encrypted secrets blob). A masked
-    value in `config` keeps the previous secret (so a read-modify-write
-    round-trip through the API does not erase it)."""
-    return dict(config or {}), previous_secrets or ""
+class SecretsUnavailable(JobwardenError):
+    """Secrets cannot be sealed or opened (no key, or no key fits)."""
+
+    code = "secrets_unavailable"
+    http_status = 500
+
+
+def _is_secret_entry(name: str, value: Any) -> bool:
+    if isinstance(value, dict):
+        return bool(value.get("secret")) or bool(SECRET_NAME.search(name))
+    return name.lower() in SECRET_HEADERS or bool(SECRET_NAME.search(name))
+
+
+def _entry_path(section: str, name: str, value: Any) -> Path:
+    return (section, name, "value") if isinstance(value, dict) else (section, name)
+
+
+def secret_paths(kind: str, config: dict[str, Any]) -> list[Path]:
+    """Where the secrets of a `kind` config are (only paths that exist)."""
+    config = config or {}
+    paths: list[Path] = []
+    for section in ("secret_parameters", "connections"):
+        block = config.get(section)
+        if isinstance(block, dict):
+            paths.extend((section, str(name)) for name in block)
+    if kind == "http":
+        auth = config.get("auth")
+        if isinstance(auth, dict):
+            paths.extend(("auth", key) for key in ("token", "password", "value") if key in auth)
+        headers = config.get("headers")
+        if isinstance(headers, dict):
+            paths.extend(
+                _entry_path("headers", n, v) for n, v in headers.items() if _is_secret_entry(n, v)
+            )
+    elif kind == "process":
+        env = config.get("env")
+        if isinstance(env, dict):
+            paths.extend(_entry_path("env", n, v) for n, v in env.items() if _is_secret_entry(n, v))
+    elif kind == "sql" and "connection" in config:
+        paths.append(("connection",))
+    return paths
+
+
+def _get(config: dict[str, Any], path: Path) -> Any:
+    node: Any = config
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _set(config: dict[str, Any], path: Path, value: Any) -> None:
+    node = config
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+    node[path[-1]] = value
+
+
+# --- keys --------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _fernet_for(keys: tuple[str, ...]):
+    from cryptography.fernet import Fernet, MultiFernet
+
+    try:
+        return MultiFernet([Fernet(k.encode()) for k in keys])
+    except (ValueError, TypeError) as exc:
+        raise SecretsUnavailable(f"JOBS_SECRET_KEYS holds a malformed Fernet key ({exc})") from None
+
+
+def _fernet():
+    keys = tuple(settings.JOBS_SECRET_KEYS or ())
+    if not keys:
+        raise SecretsUnavailable(
+            "JOBS_SECRET_KEYS is not set: secrets cannot be stored or read "
+            "(generate one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+        )
+    return _fernet_for(keys)
+
+
+def encrypt(data: dict[str, Any]) -> str:
+    return _fernet().encrypt(json.dumps(data, sort_keys=True).encode()).decode()
+
+
+def decrypt(token: str, *, job_name: str = "") -> dict[str, Any]:
+    from cryptography.fernet import InvalidToken
+
+    if not token:
+        return {}
+    try:
+        return json.loads(_fernet().decrypt(token.encode()))
+    except InvalidToken:
+        owner = f" of job {job_name!r}" if job_name else ""
+        raise SecretsUnavailable(
+            f"cannot decrypt the secrets{owner}: none of JOBS_SECRET_KEYS fits (was the key that sealed them removed?)"
+        ) from None
+
+
+# --- the interface used by job services, kinds and readers --------------------
+
+
+def seal_config(
+    kind: str, config: dict[str, Any], previous_secrets: str = ""
+) -> tuple[dict[str, Any], str]:
+    """Split `config` into (public config with masks, encrypted secrets blob).
+
+    A masked value in `config` keeps the previous secret (so a read-modify-
+    write round-trip through the API does not erase it); a masked value with
+    no previous secret is a ValidationError. Raises SecretsUnavailable when
+    there is a secret to store but no key: secrets are never saved in clear.
+    """
+    public = copy.deepcopy(config or {})
+    previous: dict[str, Any] | None = None
+    sealed: dict[str, Any] = {}
+    for path in secret_paths(kind, public):
+        value = _get(public, path)
+        key = json.dumps(list(path))
+        if value == MASK:
+            if previous is None:
+                previous = decrypt(previous_secrets)
+            if key not in previous:
+                dotted = ".".join(path)
+                raise ValidationError(
+                    f"config.{dotted}: the value is masked but no secret is stored for it; enter the value",
+                    fields={f"config.{dotted}": "masked without a stored secret"},
+                )
+            value = previous[key]
+        if value is None or value == "":
+            continue
+        sealed[key] = value
+        _set(public, path, MASK)
+    return public, (encrypt(sealed) if sealed else "")
 
 
 def open_config(job: Any) -> dict[str, Any]:
-    """The full config with secrets in clear, for execution only."""
-    return dict(job.config or {})
+    """The full config with secrets in clear, for execution only: never log,
+    store or return it."""
+    config = copy.deepcopy(job.config or {})
+    for key, value in decrypt(job.secrets or "", job_name=getattr(job, "name", "")).items():
+        _set(config, tuple(json.loads(key)), value)
+    return config
 
 
 def masked_config(job: Any) -> dict[str, Any]:
-    """The config as every read (admin, API, CLI, audit) shows it."""
-    return dict(job.config or {})
+    """The config as every read (admin, API, CLI, audit) shows it. Masks
+    again on the way out, so even a config saved without sealing shows no
+    secret."""
+    config = copy.deepcopy(job.config or {})
+    for path in secret_paths(job.kind, config):
+        if _get(config, path) not in (None, ""):
+            _set(config, path, MASK)
+    return config
+
+
+def secret_values(kind: str, config: dict[str, Any]) -> list[str]:
+    """The clear secret strings of an opened config (for redaction)."""
+    values = []
+    for path in secret_paths(kind, config):
+        value = _get(config, path)
+        if (
+            isinstance(value, str | int)
+            and not isinstance(value, bool)
+            and str(value)
+            and value != MASK
+        ):
+            values.append(str(value))
+    return values
+
+
+def secrets_rotate() -> int:
+    """Re-seal every job's secrets with the newest key (MultiFernet.rotate),
+    so an old key can then be removed. Idempotent; one row at a time, each
+    under a row lock. Returns how many jobs were re-sealed."""
+    from django.db import transaction
+
+    from jobs.models import Job
+
+    fernet = _fernet()
+    count = 0
+    for pk in Job.objects.exclude(secrets="").values_list("pk", flat=True):
+        with transaction.atomic():
+            job = Job.objects.select_for_update().get(pk=pk)
+            if job.secrets:
+                decrypt(job.secrets, job_name=job.name)  # clear error if no key fits
+                job.secrets = fernet.rotate(job.secrets.encode()).decode()
+                job.save(update_fields=["secrets"])
+                count += 1
+    return count
+
+
+@register(Tags.security)
+def secret_keys_configured(app_configs, **kwargs):
+    """Fail loudly at start-up: malformed keys, or jobs whose secrets nobody
+    could open because JOBS_SECRET_KEYS is empty."""
+    keys = tuple(settings.JOBS_SECRET_KEYS or ())
+    if keys:
+        try:
+            _fernet_for(keys)
+        except SecretsUnavailable as exc:
+            return [Error(exc.message, id="jobs.E010")]
+        return []
+    from django.db import DatabaseError
+
+    from jobs.models import Job
+
+    try:
+        count = Job.objects.exclude(secrets="").count()
+    except DatabaseError:  # no table yet (before migrate): nothing to open
+        return []
+    if count:
+        return [
+            Error(
+                f"{count} job(s) hold encrypted secrets but JOBS_SECRET_KEYS is empty: they cannot run.",
+                hint="Set JOBS_SECRET_KEYS to the key(s) they were sealed with (newest first).",
+                id="jobs.E011",
+            )
+        ]
+    return []

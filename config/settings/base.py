@@ -9,6 +9,7 @@ import dj_database_url
 from config.env import (
     env_bool,
     env_duration,
+    env_float,
     env_int,
     env_list,
     env_str,
@@ -163,24 +164,112 @@ JOBS_HTTP_ALLOWED_NETWORKS = env_list("JOBS_HTTP_ALLOWED_NETWORKS", "")
 JOBS_SQL_ALLOWED_PROCEDURES = env_list("JOBS_SQL_ALLOWED_PROCEDURES", "")
 # Fernet keys, newest first; older keys still decrypt (rotation).
 JOBS_SECRET_KEYS = env_list("JOBS_SECRET_KEYS", "")
+# PATH of the scrubbed base environment a process job starts with: the system
+# directories only, never the worker's own PATH (a virtualenv, ~/bin).
+JOBS_PROCESS_PATH = env_str("JOBS_PROCESS_PATH", "/usr/local/bin:/usr/bin:/bin")
+# Circuit breaker per HTTP host: after this many consecutive transient failures
+# (5 rides out a short blip) calls stop for the cool-down (5m: long enough for an
+# API to recover, short enough that an hourly job loses at most one run).
+JOBS_HTTP_CIRCUIT_FAILURES = env_int("JOBS_HTTP_CIRCUIT_FAILURES", 5, minimum=1)
+JOBS_HTTP_CIRCUIT_COOLDOWN = env_duration("JOBS_HTTP_CIRCUIT_COOLDOWN", "5m")
+# Redirects are followed by hand (each target passes the SSRF guard); 5 is what
+# browsers-in-practice need, more is a loop.
+JOBS_HTTP_MAX_REDIRECTS = env_int("JOBS_HTTP_MAX_REDIRECTS", 5, minimum=0)
+# Default response cap when a job sets no max_response_bytes: enough for API
+# answers, small enough that a runaway download cannot exhaust a worker.
+JOBS_HTTP_MAX_RESPONSE_BYTES = env_int("JOBS_HTTP_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1024)
+# A server's Retry-After is honoured up to this; a bogus "retry in a week"
+# must not park the job.
+JOBS_HTTP_MAX_RETRY_AFTER = env_duration("JOBS_HTTP_MAX_RETRY_AFTER", "1h")
+# Django database aliases SQL jobs and parameter queries may use. Empty = any
+# alias except "default": Jobwarden's own database (users, encrypted secrets)
+# is not a target unless listed explicitly.
+JOBS_SQL_ALLOWED_DATABASES = env_list("JOBS_SQL_ALLOWED_DATABASES", "")
+# Upper bound for a SQL job's capture_rows (rows are stored on the run).
+JOBS_SQL_MAX_ROWS = env_int("JOBS_SQL_MAX_ROWS", 10000, minimum=1)
+# A dynamic-parameter query is a lookup, not a job: 30s is generous for one.
+JOBS_PARAMETER_QUERY_TIMEOUT = env_duration("JOBS_PARAMETER_QUERY_TIMEOUT", "30s")
 
 # --- REST API -------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first: DRF answers an anonymous request with the first class's
+    # WWW-Authenticate challenge, which makes it a 401 (session alone gives 403).
+    # SessionAuthentication enforces CSRF on writes made with a session cookie.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Reads need the viewer role at least; each view narrows further (config.api).
+    "DEFAULT_PERMISSION_CLASSES": ["config.api.CanView"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.api.PagePagination",
     "PAGE_SIZE": 50,
+    # Every error, ours or DRF's, leaves as {"error": {"code", "message", "fields"}}.
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Jobwarden API",
     "DESCRIPTION": "Control plane for recurring background jobs.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and docs pages are public (issue 4); every other endpoint is not.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "jobs.models.RunStatus",
+        "JobStatusEnum": "jobs.models.JobStatus",
+        "HealthLevelEnum": "monitoring.models.HealthLevel",
+    },
 }
+
+# --- Monitoring -----------------------------------------------------------
+# Health rules (issue 4). Each threshold is a setting so an installation can
+# tune how noisy its health levels are; the defaults are the issue's numbers.
+# Runs considered by the rate / duration rules: a week reacts to a regression
+# within days but is long enough that one bad night does not dominate.
+MONITORING_HEALTH_WINDOW = env_duration("MONITORING_HEALTH_WINDOW", "7d")
+# Consecutive failures: 3 is a pattern rather than bad luck, 5 is an outage.
+MONITORING_FAILURES_WARNING = env_int("MONITORING_FAILURES_WARNING", 3, minimum=1)
+MONITORING_FAILURES_CRITICAL = env_int("MONITORING_FAILURES_CRITICAL", 5, minimum=1)
+# Low success rate: below 80 % over more than 10 runs (fewer is too noisy).
+MONITORING_MIN_SUCCESS_RATE = env_float("MONITORING_MIN_SUCCESS_RATE", 80.0, minimum=0)
+MONITORING_SUCCESS_RATE_MIN_RUNS = env_int("MONITORING_SUCCESS_RATE_MIN_RUNS", 10, minimum=1)
+# A job that sets no expected maximum duration is "long" past one hour.
+MONITORING_DEFAULT_EXPECTED_MAX_DURATION = env_duration(
+    "MONITORING_DEFAULT_EXPECTED_MAX_DURATION", "1h"
+)
+# Duration anomaly: the last run took more than FACTOR x the median of the
+# SAMPLE successful runs before it. 3x is well outside normal jitter; fewer
+# than MIN_SAMPLES runs give no meaningful median, so no verdict.
+MONITORING_ANOMALY_FACTOR = env_float("MONITORING_ANOMALY_FACTOR", 3.0, minimum=1)
+MONITORING_ANOMALY_SAMPLE = env_int("MONITORING_ANOMALY_SAMPLE", 20, minimum=1)
+MONITORING_ANOMALY_MIN_SAMPLES = env_int("MONITORING_ANOMALY_MIN_SAMPLES", 5, minimum=1)
+# A run is stuck once it runs this long past its timeout (the engine kills it
+# at timeout + JOBS_TIMEOUT_GRACE; anything later means the kill did not land).
+MONITORING_STUCK_GRACE = env_duration("MONITORING_STUCK_GRACE", "60s")
+# Statistics window when the caller gives none, and the widest one allowed
+# (a bound keeps one request from aggregating the whole table).
+MONITORING_STATS_DEFAULT_DAYS = env_int("MONITORING_STATS_DEFAULT_DAYS", 30, minimum=1)
+MONITORING_STATS_MAX_DAYS = env_int("MONITORING_STATS_MAX_DAYS", 366, minimum=1)
+# The built-in refresh job: every minute keeps stored health at most a minute
+# behind for the rules that no run triggers (missed execution, stuck runs).
+MONITORING_HEALTH_REFRESH_CRON = env_str("MONITORING_HEALTH_REFRESH_CRON", "* * * * *")
+# Retention: daily at a quiet hour; 1000-row batches keep each DELETE's locks
+# to milliseconds so recording never waits on the clean-up.
+MONITORING_CLEANUP_CRON = env_str("MONITORING_CLEANUP_CRON", "17 3 * * *")
+MONITORING_CLEANUP_BATCH_SIZE = env_int("MONITORING_CLEANUP_BATCH_SIZE", 1000, minimum=1)
+# After each run the receiver skips a job known healthy for this long, so a
+# healthy job's success costs no query at all (per-run path budget).
+MONITORING_HEALTHY_CACHE_TTL = env_duration("MONITORING_HEALTHY_CACHE_TTL", "30s")
+# System status asks Celery which workers answer; a short wait keeps the
+# status page fast while a live worker answers in milliseconds.
+MONITORING_WORKER_PING_TIMEOUT = env_duration("MONITORING_WORKER_PING_TIMEOUT", "0.5s")
 
 # --- Email (alerts) -------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST", "")
