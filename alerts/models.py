@@ -57,7 +57,12 @@ class Severity(models.TextChoices):
         return SEVERITY_ORDER[SEVERITY_ORDER.index(value) :]
 
 
-SEVERITY_ORDER = [Severity.LOW.value, Severity.MEDIUM.value, Severity.HIGH.value, Severity.CRITICAL.value]
+SEVERITY_ORDER = [
+    Severity.LOW.value,
+    Severity.MEDIUM.value,
+    Severity.HIGH.value,
+    Severity.CRITICAL.value,
+]
 
 
 class AlertStatus(models.TextChoices):
@@ -96,9 +101,13 @@ class Alert(models.Model):
     title = models.CharField(max_length=300)
     message = models.TextField(blank=True)
     # The job row may be deleted; the name stays so the history still reads.
-    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
+    )
     job_name = models.CharField(max_length=200, blank=True, db_index=True)
-    run = models.ForeignKey("jobs.JobRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    run = models.ForeignKey(
+        "jobs.JobRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     area = models.CharField(max_length=200, blank=True, db_index=True)
     details = models.JSONField(default=dict, blank=True)
     fingerprint = models.CharField(max_length=300, db_index=True)
@@ -161,7 +170,9 @@ class Alert(models.Model):
 
     @property
     def requires_immediate_attention(self) -> bool:
-        return self.status == AlertStatus.OPEN and Severity.rank(self.severity) >= Severity.rank(Severity.HIGH)
+        return self.status == AlertStatus.OPEN and Severity.rank(self.severity) >= Severity.rank(
+            Severity.HIGH
+        )
 
 
 class ChannelKind(models.TextChoices):
@@ -212,7 +223,9 @@ class NotificationEvent(models.TextChoices):
 class Notification(models.Model):
     """One decision to notify about an alert, sent or throttled."""
 
-    alert = models.ForeignKey(Alert, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications")
+    alert = models.ForeignKey(
+        Alert, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
     job_name = models.CharField(max_length=200, blank=True)
     event = models.CharField(max_length=16, choices=NotificationEvent.choices)
     suppressed = models.BooleanField(default=False)
@@ -226,7 +239,12 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["job_name", "suppressed", "created_at"], name="notif_job_throttle")]
+        indexes = [
+            models.Index(fields=["job_name", "suppressed", "created_at"], name="notif_job_throttle")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} alert #{self.alert_id}{' (suppressed)' if self.suppressed else ''}"
 
 
 class DeliveryStatus(models.TextChoices):
@@ -236,16 +254,24 @@ class DeliveryStatus(models.TextChoices):
 
 
 class Delivery(models.Model):
-    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
-    alert = models.ForeignKey(Alert, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    alert = models.ForeignKey(
+        Alert, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
     # Null for a job's own notification_emails (no channel row needed).
-    channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
+    channel = models.ForeignKey(
+        Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
     kind = models.CharField(max_length=16, choices=ChannelKind.choices)
     # For display: addresses, or the channel name for webhooks (URLs are secret).
     target = models.CharField(max_length=1000)
     # The rendered message, frozen at creation so retries send the same thing.
     payload = models.JSONField(default=dict)
-    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -275,3 +301,6 @@ class DeliveryAttempt(models.Model):
 
     class Meta:
         ordering = ["delivery", "number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of delivery #{self.delivery_id}: {'ok' if self.ok else self.error[:80]}"
