@@ -14,6 +14,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 
 class JobKind(models.TextChoices):
@@ -359,3 +360,30 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("audit records are append-only")
+
+
+class BeatEntryQuerySet(models.QuerySet):
+    def enabled(self):
+        return self.filter(enabled=True).prefetch_related("interval", "crontab", "solar", "clocked")
+
+
+class BeatEntry(PeriodicTask):
+    """django-celery-beat's PeriodicTask, whose job entries fire on
+    jobs.schedule's times (the DST rule) instead of Celery's crontab."""
+
+    objects = BeatEntryQuerySet.as_manager()
+
+    class Meta:
+        proxy = True
+
+    @property
+    def schedule(self):
+        from jobs.services.scheduling import FIRE_TASK
+
+        if self.task == FIRE_TASK and self.crontab_id:
+            from jobs.beat import JobCronSchedule
+
+            c = self.crontab
+            expr = f"{c.minute} {c.hour} {c.day_of_month} {c.month_of_year} {c.day_of_week}"
+            return JobCronSchedule(expr, str(c.timezone))
+        return super().schedule

@@ -8,7 +8,8 @@ from django.dispatch import Signal
 
 # A run reached a final status (succeeded, failed, retrying, timed_out,
 # cancelled, skipped, orphaned). kwargs: run (JobRun), job (Job, live state
-# already updated).
+# already updated), previous_consecutive_failures (int, before this run; a
+# success with previous > 0 is a recovery).
 run_finished = Signal()
 
 # A job was disabled automatically after repeated failures.

@@ -39,7 +39,7 @@ def _process_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env.update(FAST_ENV)
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.test"),
             # pytest-django renamed NAME to the test database in this process.
             "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
             "REDIS_URL": settings.REDIS_URL,

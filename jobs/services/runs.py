@@ -1,15 +1,71 @@
-"""The run path: trigger → queued run → worker start → finish/retry/cancel.
+"""The run path: trigger → queued run → claim → finish / retry / cancel.
 
-Every state change of a JobRun is made here (recording.py and tasks.py only
-call these). Each function says what it guarantees.
+Every state change of a JobRun is made here; tasks.py and recording.py only
+call these. Each transition is a conditional UPDATE on the expected status,
+so a late or duplicate writer (a redelivered message, a sweeper, a parent
+process recording a hard kill) can never overwrite a final state.
 """
 
 from __future__ import annotations
 
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Value, When
+from django.utils import timezone
+
+from jobs import schedule as cron
 from jobs.actors import Actor
-from jobs.models import JobRun
+from jobs.errors import Conflict, NotFound, ValidationError
+from jobs.execution import lease
+from jobs.models import Job, JobRun, JobStatus, RunStatus, RunTrigger
+from jobs.services.audit import audit_record
+from jobs.signals import run_finished
+
+logger = logging.getLogger(__name__)
+
+# Doors through which a person acts: their triggers are audited. Beat fires
+# and code triggers are routine operation, not management.
+_AUDITED_SOURCES = {"admin", "api", "cli"}
+_MAX_ERROR = 10_000
+
+
+@dataclass
+class Outcome:
+    """How one attempt ended, as the runner saw it."""
+
+    status: str
+    result: Any = None
+    error: str = ""
+    traceback: str = ""
+    output: str = ""
+    stderr: str = ""
+    output_truncated: bool = False
+    exit_code: int | None = None
+    progress: float | None = None
+    progress_message: str = ""
+    parameters: dict[str, Any] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    permanent: bool = False  # do not retry
+    retry_after: float | None = None  # server-requested minimum wait
+
+
+@dataclass
+class Claim:
+    """What run_start decided for one delivery of a run's message."""
+
+    run: JobRun | None
+    claimed: bool = False
+    wait: float | None = None  # overlap=queue: check again after this many seconds
+    lease_key: str | None = None
+
+
+# --- trigger ----------------------------------------------------------------
 
 
 def run_trigger(
@@ -24,15 +80,354 @@ def run_trigger(
     """Create a queued run and enqueue it when the transaction commits.
 
     Parameters are merged over the job's defaults. Raises NotFound for an
-    unknown job, Conflict for a disabled job unless `force` (then the run's
-    trigger is `forced`), ValidationError for bad parameters. Audited.
+    unknown job, Conflict for a disabled job unless `force` (the run's trigger
+    is then `forced`), ValidationError for bad parameters. Audited when a
+    person triggered it (admin, API, CLI).
     """
-    raise NotImplementedError
+    if parameters is not None and not isinstance(parameters, dict):
+        raise ValidationError("parameters must be an object of name: value", fields={"parameters": "not an object"})
+    if trigger not in RunTrigger.values:
+        raise ValidationError(f"unknown trigger {trigger!r}", fields={"trigger": "unknown"})
+    with transaction.atomic():
+        job = Job.objects.filter(name=job_name).first()
+        if job is None:
+            raise NotFound(f"unknown job {job_name!r}", fields={"job": "not found"})
+        if not job.enabled and not force:
+            why = f" ({job.disabled_reason})" if job.disabled_reason else ""
+            raise Conflict(
+                f"job {job.name!r} is disabled{why}; use force to run it anyway",
+                fields={"job": "disabled"},
+                code="job_disabled",
+            )
+        overrides = dict(parameters or {})
+        run = JobRun.objects.create(
+            job=job,
+            trigger=RunTrigger.FORCED if force else trigger,
+            triggered_by=actor.name,
+            reason=reason or "",
+            parameters={**(job.parameters or {}), **overrides},
+            metadata={"overrides": overrides, "source": actor.source},
+        )
+        if actor.source in _AUDITED_SOURCES:
+            audit_record(
+                actor=actor,
+                action="run.trigger",
+                target_type="run",
+                target=str(run.id),
+                job_name=job.name,
+                changes={"parameters": [None, overrides]} if overrides else {},
+                reason=reason,
+            )
+        transaction.on_commit(lambda: _enqueue(run, job))
+    return run
+
+
+def run_fire_scheduled(job_name: str, now: datetime | None = None) -> JobRun | None:
+    """Record and enqueue the scheduled fire that is due now, at most once.
+
+    The fire is named by its scheduled instant, and (job, scheduled_for) is
+    unique: a second dispatch of the same fire -- a second beat, a redelivered
+    message -- finds the row and does nothing.
+    """
+    now = now or timezone.now()
+    job = Job.objects.filter(name=job_name).first()
+    if job is None or not job.enabled:
+        return None
+    if job.is_recurring:
+        # Beat may send a fire a little early or late; name the latest fire
+        # at or before now (a day back covers any beat outage we catch up on).
+        scheduled_for = cron.previous_fire(job.cron, job.timezone, now + timedelta(seconds=1), timedelta(days=1))
+    else:
+        scheduled_for = job.run_at
+    if scheduled_for is None:
+        return None
+    try:
+        with transaction.atomic():
+            run = JobRun.objects.create(
+                job=job,
+                trigger=RunTrigger.SCHEDULED,
+                triggered_by="system",
+                scheduled_for=scheduled_for,
+                parameters=dict(job.parameters or {}),
+                metadata={"overrides": {}, "source": "beat"},
+            )
+            next_run_at = cron.next_fire(job.cron, job.timezone, now) if job.is_recurring else None
+            Job.objects.filter(pk=job.pk).update(next_run_at=next_run_at)
+            transaction.on_commit(lambda: _enqueue(run, job))
+    except IntegrityError:
+        logger.info("scheduled fire %s of %s already recorded; duplicate dispatch ignored", scheduled_for, job.name)
+        return None
+    return run
+
+
+def _enqueue(run: JobRun, job: Job, countdown: float | None = None) -> None:
+    from jobs.tasks import execute_run_task
+
+    execute_run_task.apply_async(
+        args=[str(run.id)],
+        task_id=str(run.id),
+        queue=job.queue_name,
+        priority=job.priority,
+        countdown=countdown,
+        # Soft limit lets the job clean up; the hard kill follows after the grace.
+        soft_time_limit=job.timeout,
+        time_limit=job.timeout + settings.JOBS_TIMEOUT_GRACE,
+    )
+
+
+def run_requeue(run: JobRun, countdown: float) -> None:
+    """Send a queued run's message again (overlap=queue waiting, lost message)."""
+    _enqueue(run, run.job, countdown=countdown)
+
+
+# --- cancel -----------------------------------------------------------------
 
 
 def run_cancel(run_id: str, *, actor: Actor, reason: str = "") -> JobRun:
-    """Cancel a queued or running run. A queued run is marked cancelled at
-    once; a running one is asked to stop (ctx.is_cancelled()) and is
-    terminated after JOBS_CANCEL_GRACE. Raises NotFound, Conflict if the run
-    already finished. Audited."""
-    raise NotImplementedError
+    """Cancel a queued or running run.
+
+    A queued run is cancelled at once (its message is discarded when it
+    arrives). A running run is asked to stop: ctx.is_cancelled() turns true
+    within a heartbeat, and the worker terminates it if it has not stopped
+    JOBS_CANCEL_GRACE later; it is recorded as cancelled either way. Raises
+    NotFound, or Conflict if the run already finished. Audited.
+    """
+    run = _get_run(run_id)
+    now = timezone.now()
+    with transaction.atomic():
+        note = f"cancelled by {actor.name}" + (f": {reason}" if reason else "")
+        done = JobRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+            status=RunStatus.CANCELLED, finished_at=now, cancel_requested_at=now, error=note
+        )
+        if not done:
+            done = JobRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, cancel_requested_at__isnull=True).update(
+                cancel_requested_at=now
+            )
+            if done:
+                transaction.on_commit(lambda: lease.request_cancel(str(run.pk)))
+            elif not JobRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).exists():
+                run.refresh_from_db()
+                raise Conflict(
+                    f"run {run.pk} already finished ({run.status})", fields={"run": run.status}, code="run_finished"
+                )
+        audit_record(
+            actor=actor, action="run.cancel", target_type="run", target=str(run.pk), job_name=run.job.name, reason=reason
+        )
+    run.refresh_from_db()
+    return run
+
+
+def _get_run(run_id: Any) -> JobRun:
+    try:
+        run = JobRun.objects.select_related("job").filter(pk=str(run_id)).first()
+    except (ValueError, TypeError, ValidationError):
+        run = None
+    except Exception as exc:  # a malformed uuid reaches the database layer
+        from django.core.exceptions import ValidationError as DjangoValidationError
+
+        if isinstance(exc, DjangoValidationError):
+            run = None
+        else:
+            raise
+    if run is None:
+        raise NotFound(f"unknown run {run_id!r}", fields={"run": "not found"})
+    return run
+
+
+# --- start ------------------------------------------------------------------
+
+
+def run_start(run_id: str, *, worker: str, pid: int) -> Claim:
+    """Claim a queued run for this worker, enforcing enabled and overlap.
+
+    Returns a Claim: claimed (execute it), wait (overlap=queue, check again
+    later), or neither (skipped, cancelled, or a duplicate delivery).
+    """
+    run = JobRun.objects.select_related("job").filter(pk=run_id).first()
+    if run is None or run.status != RunStatus.QUEUED:
+        return Claim(run=run)  # duplicate delivery, cancelled, or deleted
+    job = run.job
+    if not job.enabled and run.trigger != RunTrigger.FORCED:
+        _record_unstarted(run, RunStatus.SKIPPED, "job is disabled")
+        return Claim(run=run)
+
+    key = None
+    if job.overlap != "allow":
+        key = lease.lease_key(job.pk)
+        token = str(run.pk)
+        if not lease.acquire(key, token):
+            current = lease.holder(key) or "another run"
+            waiter = lease.waiter_key(job.pk)
+            if job.overlap == "queue" and lease.acquire(waiter, token):
+                return Claim(run=run, wait=min(settings.JOBS_HEARTBEAT_INTERVAL, 5.0))
+            why = f"job is already running (run {current})"
+            if job.overlap == "queue":
+                why += " and another run is already waiting"
+            _record_unstarted(run, RunStatus.SKIPPED, why)
+            return Claim(run=run)
+        if job.overlap == "queue":
+            lease.release(lease.waiter_key(job.pk), token)
+
+    now = timezone.now()
+    claimed = JobRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:255], pid=pid
+    )
+    if not claimed:
+        if key:
+            lease.release(key, str(run.pk))
+        return Claim(run=run)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
+    run.status, run.started_at, run.heartbeat_at, run.worker, run.pid = RunStatus.RUNNING, now, now, worker, pid
+    return Claim(run=run, claimed=True, lease_key=key)
+
+
+def _record_unstarted(run: JobRun, status: str, reason: str) -> None:
+    now = timezone.now()
+    done = JobRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+        status=status, finished_at=now, error=reason
+    )
+    if done:
+        run.status, run.finished_at, run.error = status, now, reason
+        run_finished.send(sender=JobRun, run=run, job=run.job, previous_consecutive_failures=run.job.consecutive_failures)
+
+
+# --- finish -----------------------------------------------------------------
+
+
+def run_finish(claim: Claim, outcome: Outcome) -> JobRun | None:
+    """Record the end of a claimed attempt and release its lease."""
+    try:
+        return run_record_end(claim.run, outcome, expected=RunStatus.RUNNING)
+    finally:
+        if claim.lease_key and claim.run is not None:
+            lease.release(claim.lease_key, str(claim.run.pk))
+
+
+def run_record_end(run: JobRun | None, outcome: Outcome, *, expected: str = RunStatus.RUNNING) -> JobRun | None:
+    """Write a run's final state and the job's live state in one transaction.
+
+    A failed attempt that the retry policy allows becomes `retrying` and a new
+    run (attempt + 1, linked to the first) is enqueued with backoff and jitter
+    after commit. A final failure counts towards auto-disable. Returns None if
+    the run was no longer in `expected` state (someone else ended it).
+    """
+    if run is None:
+        return None
+    job = run.job
+    now = timezone.now()
+    started = run.started_at or now
+    duration_ms = max(0, int((now - started).total_seconds() * 1000))
+    status = outcome.status
+    retry_run: JobRun | None = None
+    previous_failures = job.consecutive_failures
+
+    with transaction.atomic():
+        is_failure = status in (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ORPHANED)
+        if is_failure and not outcome.permanent and job.enabled and run.attempt <= job.max_retries:
+            status = RunStatus.RETRYING
+        fields: dict[str, Any] = {
+            "status": status,
+            "finished_at": now,
+            "duration_ms": duration_ms,
+            "error": (outcome.error or "")[:_MAX_ERROR],
+            "traceback": outcome.traceback or "",
+            "output": outcome.output,
+            "stderr": outcome.stderr,
+            "output_truncated": outcome.output_truncated,
+        }
+        if outcome.result is not None:
+            fields["result"] = outcome.result
+        if outcome.exit_code is not None:
+            fields["exit_code"] = outcome.exit_code
+        if outcome.progress is not None:
+            fields["progress"] = outcome.progress
+            fields["progress_message"] = outcome.progress_message[:500]
+        if outcome.parameters is not None:
+            fields["parameters"] = outcome.parameters
+        if outcome.metadata:
+            fields["metadata"] = {**(run.metadata or {}), **outcome.metadata}
+        if not JobRun.objects.filter(pk=run.pk, status=expected).update(**fields):
+            return None
+        for name, value in fields.items():
+            setattr(run, name, value)
+
+        _update_job_live_state(job, run, status, duration_ms, now)
+        if status == RunStatus.RETRYING:
+            retry_run = _create_retry(run, job, outcome, now)
+        if status in (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ORPHANED):
+            job.refresh_from_db()
+            _maybe_auto_disable(job, run)
+        if retry_run is not None:
+            delay = (retry_run.scheduled_for - now).total_seconds()
+            transaction.on_commit(lambda: _enqueue(retry_run, job, countdown=max(delay, 0)))
+
+    run_finished.send(sender=JobRun, run=run, job=job, previous_consecutive_failures=previous_failures)
+    return run
+
+
+def _update_job_live_state(job: Job, run: JobRun, status: str, duration_ms: int, now: datetime) -> None:
+    """One UPDATE with expressions: concurrent finishes never lose a count."""
+    if status == RunStatus.SKIPPED:
+        return
+    executed = run.started_at is not None
+    updates: dict[str, Any] = {"status": status, "last_run_id": run.pk}
+    if executed:
+        updates.update(
+            last_run_at=run.started_at,
+            execution_count=F("execution_count") + 1,
+            last_duration_ms=duration_ms,
+            avg_duration_ms=Case(
+                When(avg_duration_ms__isnull=True, then=Value(float(duration_ms))),
+                default=(F("avg_duration_ms") * F("execution_count") + duration_ms) / (F("execution_count") + 1.0),
+            ),
+        )
+    if status == RunStatus.SUCCEEDED:
+        updates.update(success_count=F("success_count") + 1, last_success_at=now, consecutive_failures=0)
+        job.consecutive_failures = 0
+    elif status in RunStatus.failures():
+        updates.update(failure_count=F("failure_count") + 1, last_failure_at=now, last_error=run.error[:2000])
+        if status != RunStatus.RETRYING:
+            updates["consecutive_failures"] = F("consecutive_failures") + 1
+    Job.objects.filter(pk=job.pk).update(**updates)
+    job.status = status
+    job.last_run_id = run.pk
+
+
+def retry_delay(job: Job, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+    """Seconds before retry number `attempt`: exponential backoff, capped, with
+    ±jitter so a fleet of failed runs does not retry in lock-step."""
+    base = job.retry_delay_for(attempt)
+    jitter = job.retry_jitter or 0.0
+    delay = base * (rng or random).uniform(1 - jitter, 1 + jitter) if jitter else base
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return max(delay, 0.0)
+
+
+def _create_retry(run: JobRun, job: Job, outcome: Outcome, now: datetime) -> JobRun:
+    delay = retry_delay(job, run.attempt, outcome.retry_after)
+    first = run.first_attempt_id or run.pk
+    overrides = (run.metadata or {}).get("overrides", {})
+    return JobRun.objects.create(
+        job=job,
+        attempt=run.attempt + 1,
+        first_attempt_id=first,
+        trigger=RunTrigger.RETRY,
+        triggered_by="system",
+        reason=f"retry {run.attempt} of {job.max_retries} after {run.status}: {run.error[:200]}",
+        parameters={**(job.parameters or {}), **overrides},
+        scheduled_for=now + timedelta(seconds=delay),
+        metadata={"overrides": overrides, "source": "retry", "retry_delay": round(delay, 3)},
+    )
+
+
+def _maybe_auto_disable(job: Job, run: JobRun) -> None:
+    if not (job.enabled and job.auto_disable_after and job.consecutive_failures >= job.auto_disable_after):
+        return
+    from jobs.services.jobs import job_disable
+    from jobs.signals import job_auto_disabled
+
+    reason = f"auto-disabled after {job.consecutive_failures} consecutive failures (last: {run.error[:300]})"
+    job_disable(job.name, actor=Actor.system(), reason=reason)
+    job.refresh_from_db()
+    transaction.on_commit(lambda: job_auto_disabled.send(sender=Job, job=job, run=run, reason=reason))
