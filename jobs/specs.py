@@ -431,6 +431,11 @@ class JobSpec:
         values["config"] = _unmask(values["config"], current["config"])
         return [f for f in SPEC_FIELDS if current.get(f) != values.get(f)]
 
+    def check_kind(self) -> None:
+        """Kind-specific validation (the target imports, the config is
+        complete); validate_spec does it unless told not to."""
+        _validate_kind(f"job {self.name!r}", self.values)
+
     def assign(self, job: Job) -> None:
         """Set the row's definition fields (no save). Seals secrets in config."""
         values = self.values
@@ -595,7 +600,11 @@ def _validate_kind(label: str, values: dict[str, Any]) -> None:
 
 
 def validate_specs(
-    items: Iterable[Any], *, existing: Mapping[str, Job], read_only: str = "ignore"
+    items: Iterable[Any],
+    *,
+    existing: Mapping[str, Job],
+    read_only: str = "ignore",
+    validate_kind: bool = True,
 ) -> list[JobSpec]:
     """Validate a batch (a `jobs apply` file): every spec, duplicate names refused.
 
@@ -606,7 +615,9 @@ def validate_specs(
     for index, data in enumerate(items):
         name = data.get("name") if isinstance(data, Mapping) else None
         job = existing.get(name) if isinstance(name, str) else None
-        spec = validate_spec(data, existing=job, read_only=read_only, index=index)
+        spec = validate_spec(
+            data, existing=job, read_only=read_only, index=index, validate_kind=validate_kind
+        )
         if spec.name in seen:
             raise ValidationError(
                 f"job {spec.name!r}: name: defined twice (specs #{seen[spec.name] + 1} and #{index + 1})",

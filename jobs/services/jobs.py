@@ -135,8 +135,9 @@ def job_create(spec: Mapping[str, Any], *, actor: Actor, reason: str = "") -> Jo
     Raises ValidationError (bad spec, or a job of that name exists) and
     Forbidden (process/SQL job without the permission)."""
     with transaction.atomic():
-        validated = validate_spec(spec)
+        validated = validate_spec(spec, validate_kind=False)
         _check_execution_permission(actor, [validated.values["kind"]])
+        validated.check_kind()
         if Job.objects.filter(name=validated.name).exists():
             raise ValidationError(
                 f"job {validated.name!r}: name: a job with this name already exists",
@@ -152,8 +153,9 @@ def job_update(name: str, changes: Mapping[str, Any], *, actor: Actor, reason: s
     nothing. Raises NotFound, ValidationError, Forbidden."""
     with transaction.atomic():
         job = _get_locked(name)
-        validated = validate_spec(changes, existing=job, partial=True)
+        validated = validate_spec(changes, existing=job, partial=True, validate_kind=False)
         _check_execution_permission(actor, [job.kind, validated.values["kind"]])
+        validated.check_kind()
         changed = validated.changed_fields(job)
         if not changed:
             return job
@@ -176,9 +178,9 @@ def job_delete(name: str, *, actor: Actor, reason: str = "") -> None:
             changes={k: [v, None] for k, v in before.items() if v not in (None, "", [], {})},
             reason=reason,
         )
-        # Let the scheduler drop the beat entry before the row goes.
-        job.enabled = False
-        schedule_sync(job)
+        from jobs.services.scheduling import schedule_remove
+
+        schedule_remove(job.name)
         job.delete()
 
 
@@ -296,9 +298,13 @@ def jobs_apply(
     report = ApplyReport(dry_run=dry_run)
     with transaction.atomic():
         existing = {j.name: j for j in Job.objects.select_for_update().filter(name__in=names)}
-        validated = validate_specs(items, existing=existing, read_only="ignore")
+        validated = validate_specs(
+            items, existing=existing, read_only="ignore", validate_kind=False
+        )
         kinds = [s.values["kind"] for s in validated] + [j.kind for j in existing.values()]
         _check_execution_permission(actor, kinds)
+        for spec in validated:
+            spec.check_kind()
         for spec in validated:
             job = existing.get(spec.name)
             if job is None:
