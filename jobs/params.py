@@ -27,7 +27,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from jobs.errors import JobwardenError
+from jobs.errors import JobwardenError, ValidationError
+from jobs.execution.context import PermanentFailure
 
 MASK = "********"
 MACROS = ("now", "today", "yesterday", "run_id", "job_name", "attempt")
@@ -46,15 +47,17 @@ _JSON_SCALAR = re.compile(r"^(-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?|true|false|n
 
 
 class ParameterError(JobwardenError):
-    """Parameters could not be resolved or rendered: the run fails before
-    anything executes (retrying would not help unless a query failed)."""
+    """Parameters could not be resolved: the run fails before anything
+    executes. This base class is retried by the job's policy (a parameter
+    query may fail transiently); UnresolvedParameter is not."""
 
     code = "parameter_error"
     http_status = 400
 
-    def __init__(self, message: str, *, retryable: bool = False, **kwargs: Any):
-        super().__init__(message, **kwargs)
-        self.retryable = retryable
+
+class UnresolvedParameter(ParameterError, PermanentFailure):
+    """An unknown placeholder or a value that cannot be rendered safely:
+    retrying cannot fix the job's definition."""
 
 
 # --- rendering ---------------------------------------------------------------
@@ -85,7 +88,7 @@ def format_value(value: Any, spec: str | None = None) -> str:
                 return value.strftime(spec)
             return format(value, spec)
     except (ValueError, TypeError) as exc:
-        raise ParameterError(
+        raise UnresolvedParameter(
             f"bad format spec {spec!r} for value of type {type(value).__name__}: {exc}"
         ) from None
     if value is None:
@@ -102,7 +105,7 @@ def format_value(value: Any, spec: str | None = None) -> str:
 def _lookup(params: dict[str, Any], name: str, where: str) -> Any:
     if name not in params:
         known = ", ".join(sorted(params)) or "none"
-        raise ParameterError(f"unknown parameter {{{name}}} in {where} (known: {known})")
+        raise UnresolvedParameter(f"unknown parameter {{{name}}} in {where} (known: {known})")
     return params[name]
 
 
@@ -111,7 +114,7 @@ def render(
 ) -> Any:
     """Fill the placeholders of `template` from `params`.
 
-    mode: "text" (as is), "header" (no line breaks), "json" (string values
+    mode: "text" (as is), "string" (as is, always a string), "header" (no line breaks), "json" (string values
     JSON-escaped inside strings; outside strings only JSON scalars), "url"
     (host values restricted, path/query values percent-encoded). A template
     that is exactly one placeholder in text mode returns the value itself
@@ -140,7 +143,7 @@ def render(
         value = _lookup(params, match.group(2), where)
         text = format_value(value, match.group(3))
         if mode == "header" and any(c in text for c in "\r\n\0"):
-            raise ParameterError(
+            raise UnresolvedParameter(
                 f"parameter {match.group(2)!r} in {where}: a header value may not contain line breaks"
             )
         if mode == "json":
@@ -171,7 +174,7 @@ def _json_piece(name: str, value: Any, text: str, in_string: bool, where: str) -
         return text
     if _JSON_SCALAR.match(text):
         return text
-    raise ParameterError(
+    raise UnresolvedParameter(
         f"parameter {name!r} in {where} is outside a JSON string and is not a number, "
         f"true, false or null; put the placeholder inside quotes"
     )
@@ -198,7 +201,7 @@ def _render_url(template: str, params: dict[str, Any], where: str) -> str:
         text = format_value(_lookup(params, name, where), match.group(3))
         if match.start() < authority_end:
             if not _URL_AUTHORITY_VALUE.match(text):
-                raise ParameterError(
+                raise UnresolvedParameter(
                     f"parameter {name!r} in {where} is in the URL's host part and may only contain "
                     "letters, digits, '.', '-', ':' and brackets"
                 )
@@ -235,7 +238,7 @@ def macros(job: Any, *, run_id: Any, attempt: int, now: datetime | None) -> dict
     try:
         zone = get_zone(job.timezone or "UTC")
     except ScheduleError as exc:
-        raise ParameterError(f"job time zone: {exc}") from None
+        raise UnresolvedParameter(f"job time zone: {exc}") from None
     local_now = (now or timezone.now()).astimezone(zone).replace(microsecond=0)
     return {
         "now": local_now,
@@ -301,17 +304,15 @@ def run_parameter_query(
         with open_target(target, timeout=_query_timeout(job), read_only=True) as conn:
             sql, values = bind_placeholders(query, params, conn.paramstyle)
             row = conn.fetch_first(sql, values)
-    except ParameterError as exc:
-        raise ParameterError(
+    except (ParameterError, ValidationError) as exc:  # our own checks: the definition is wrong
+        raise UnresolvedParameter(
             f"parameter {name!r} from query {shown!r} failed: {exc.message}"
         ) from None
     except Exception as exc:  # the database's own error, whatever the driver
         message = Redactor.from_config(config).redact(_one_line(exc))
-        raise ParameterError(
-            f"parameter {name!r} from query {shown!r} failed: {message}", retryable=True
-        ) from None
+        raise ParameterError(f"parameter {name!r} from query {shown!r} failed: {message}") from None
     if row is None:
-        raise ParameterError(
+        raise UnresolvedParameter(
             f"parameter {name!r} from query {shown!r} failed: the query returned no rows"
         )
     return row[0]
@@ -349,8 +350,6 @@ def bind_placeholders(query: str, params: dict[str, Any], paramstyle: str) -> tu
 
 def validate_parameter_spec(spec: dict[str, Any]) -> None:
     """Save-time checks of `parameters` and `parameter_queries` (any kind)."""
-    from jobs.errors import ValidationError
-
     parameters = spec.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise ValidationError(
