@@ -1,0 +1,55 @@
+"""The three API roles as Django groups (issue 4).
+
+viewer   reads everything
+operator + trigger / cancel / enable / disable / reset health (jobs.trigger_job)
+admin    + create / edit / delete jobs
+Process and SQL jobs keep their own permission (jobs.manage_execution_jobs),
+given to no group by default. Other apps add their permissions to these
+groups in their own migrations (e.g. alerts: acknowledge for operator).
+"""
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+VIEW = [
+    ("jobs", "view_job"),
+    ("jobs", "view_jobrun"),
+    ("jobs", "view_auditevent"),
+    ("monitoring", "view_jobhealth"),
+    ("monitoring", "view_healthevent"),
+]
+OPERATE = [("jobs", "trigger_job")]
+ADMIN = [("jobs", "add_job"), ("jobs", "change_job"), ("jobs", "delete_job")]
+ROLES = {"viewer": VIEW, "operator": VIEW + OPERATE, "admin": VIEW + OPERATE + ADMIN}
+
+
+def create_roles(apps, schema_editor):
+    # Permissions are normally created after all migrations; create them now
+    # so the groups can reference them on a fresh database.
+    for label in ("jobs", "monitoring"):
+        config = apps.get_app_config(label)
+        config.models_module = True
+        create_permissions(config, apps=apps, verbosity=0)
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, perms in ROLES.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        for app_label, codename in perms:
+            perm = Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            group.permissions.add(perm)
+
+
+def remove_roles(apps, schema_editor):
+    Group = apps.get_model("auth", "Group")
+    Group.objects.filter(name__in=list(ROLES)).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("monitoring", "0001_health"),
+        ("jobs", "0001_initial"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("contenttypes", "0002_remove_content_type_name"),
+    ]
+
+    operations = [migrations.RunPython(create_roles, remove_roles)]
