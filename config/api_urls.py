@@ -4,4 +4,5 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("jobs.api.urls")),
+    path("", include("alerts.api.urls")),  # alerts, channels, compliance
 ]

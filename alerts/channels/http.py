@@ -1,4 +1,6 @@
-"""One HTTP POST for the chat and webhook channels, behind the SSRF guard."""
+"""One HTTP POST for the chat and webhook channels, behind the SSRF guard
+(jobs.execution.netguard: internal addresses refused unless inside
+JOBS_HTTP_ALLOWED_NETWORKS, checked on the URL and on the connected socket)."""
 
 from __future__ import annotations
 
@@ -10,53 +12,44 @@ from django.conf import settings
 
 from alerts.channels import DeliveryError
 from jobs.errors import ValidationError
+from jobs.execution import netguard
 
 
-def check_url(url: str, field: str = "url") -> None:
-    """Refuse URLs the SSRF guard forbids (internal networks unless allowed
-    by JOBS_HTTP_ALLOWED_NETWORKS) and anything but http(s)."""
+def check_url(url: Any, field: str = "url") -> None:
+    """ValidationError naming `field` for a non-http(s) URL or one the SSRF
+    guard refuses."""
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):
         raise ValidationError(
             f"{field} must be an http(s) URL", fields={field: "must be an http(s) URL"}
         )
-    guard = _netguard()
-    if guard is not None:
-        try:
-            guard(url)
-        except Exception as exc:  # the guard's own error type; message says why
-            raise ValidationError(f"{field}: {exc}", fields={field: str(exc)}) from None
-
-
-def _netguard():
     try:
-        from jobs.execution import netguard
-    except ImportError:
-        return None
-    for name in ("check_url", "validate_url", "guard_url"):
-        fn = getattr(netguard, name, None)
-        if callable(fn):
-            return fn
-    return None
+        netguard.check_url(url)
+    except (netguard.BlockedAddress, OSError) as exc:
+        raise ValidationError(f"{field}: {exc}", fields={field: str(exc)}) from None
 
 
 def post_json(url: str, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> int:
-    """POST and return the status; DeliveryError on a refused connection,
-    timeout, or any non-2xx answer. Redirects are not followed (a redirect
-    could point past the SSRF guard)."""
-    try:
-        check_url(url)
-    except ValidationError as exc:
-        raise DeliveryError(exc.message) from None
+    """POST and return the status; DeliveryError on a refused address or
+    connection, a timeout, or any non-2xx answer. Redirects are not followed
+    and proxies from the environment are not used (both could bypass the guard)."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     try:
-        response = requests.post(
-            url,
-            data=data,
-            headers={"Content-Type": "application/json", **(headers or {})},
-            timeout=settings.ALERTS_HTTP_TIMEOUT,
-            allow_redirects=False,
-        )
-    except requests.RequestException as exc:
+        netguard.check_url(url)
+        with requests.Session() as session:
+            session.trust_env = False
+            adapter = netguard.GuardedAdapter()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            response = session.post(
+                url,
+                data=data,
+                headers={"Content-Type": "application/json", **(headers or {})},
+                timeout=settings.ALERTS_HTTP_TIMEOUT,
+                allow_redirects=False,
+            )
+    except netguard.BlockedAddress as exc:
+        raise DeliveryError(f"refused by the SSRF guard: {exc}") from None
+    except (requests.RequestException, OSError) as exc:
         raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
     if not 200 <= response.status_code < 300:
         raise DeliveryError(

@@ -91,7 +91,10 @@ def _apply(channel: Channel, data: dict[str, Any]) -> None:
     config = data.get("config", channel.config) or {}
     if not isinstance(config, dict):
         raise ValidationError("config must be an object", fields={"config": "not an object"})
-    old_secrets = crypto.unseal(channel.secrets) if channel.secrets else {}
+    try:
+        old_secrets = crypto.unseal(channel.secrets)
+    except ValueError as exc:
+        raise ValidationError(str(exc), fields={"secrets": "cannot decrypt"}) from None
     new_secrets = data.get("secrets")
     if new_secrets is None:
         new_secrets = {}

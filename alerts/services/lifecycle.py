@@ -208,7 +208,9 @@ def _resolve(alert: Alert, by: str, notes: str, now) -> None:
     )
 
 
-def alerts_resolve_recovered(job: Any, types: list[str], notes: str, *, now=None) -> int:
+def alerts_resolve_recovered(
+    job: Any, types: list[str], notes: str, *, area: str | None = None, now=None
+) -> int:
     """Resolve (as `system`, with `notes`) the job's active alerts of `types`
     — the job recovered. Each resolution is audited and announced (throttled).
     Returns how many were resolved; no-op (one small query) when none."""
@@ -218,6 +220,7 @@ def alerts_resolve_recovered(job: Any, types: list[str], notes: str, *, now=None
             Alert.objects.select_for_update()
             .select_related("job")
             .filter(job=job, type__in=types, status__in=AlertStatus.active())
+            .filter(**({"area": area} if area is not None else {}))
         )
         for alert in alerts:
             before = alert.status

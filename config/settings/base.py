@@ -155,6 +155,10 @@ JOBS_LEASE_TTL = env_duration("JOBS_LEASE_TTL", "30s")
 # A running run whose heartbeat is older than this is orphaned (worker died).
 JOBS_ORPHAN_AFTER = env_duration("JOBS_ORPHAN_AFTER", "90s")
 JOBS_SWEEP_INTERVAL = env_duration("JOBS_SWEEP_INTERVAL", "20s")
+# Static beat entries (system tasks); job entries are synced from Job rows.
+CELERY_BEAT_SCHEDULE = {
+    "jobwarden-sweep": {"task": "jobs.sweep", "schedule": JOBS_SWEEP_INTERVAL},
+}
 JOBS_OUTPUT_MAX_BYTES = env_int("JOBS_OUTPUT_MAX_BYTES", 64 * 1024, minimum=1024)
 JOBS_RUN_RETENTION_DAYS = env_int("JOBS_RUN_RETENTION_DAYS", 90, minimum=1)
 JOBS_LOAD_EXAMPLES = env_bool("JOBS_LOAD_EXAMPLES", False)
@@ -322,3 +326,7 @@ COMPLIANCE_DEFAULT_ROW_LIMIT = env_int("COMPLIANCE_DEFAULT_ROW_LIMIT", 1000, min
 COMPLIANCE_DEFAULT_TIMEOUT = env_duration("COMPLIANCE_DEFAULT_TIMEOUT", "60s")
 # Violating rows kept per rule on the run's result (the rest are counted).
 COMPLIANCE_SAMPLE_ROWS = env_int("COMPLIANCE_SAMPLE_ROWS", 10, minimum=0)
+# Django aliases SQL rules may query. The demo's business tables live in the
+# app database, hence "default"; in production point rules at the business
+# database (an alias or an ODBC connection) and drop "default" from this list.
+COMPLIANCE_SQL_DATABASES = env_list("COMPLIANCE_SQL_DATABASES", "default")
