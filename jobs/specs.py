@@ -106,6 +106,15 @@ READ_ONLY_FIELDS: frozenset[str] = frozenset(
     }
 )
 
+
+def _output_only_keys() -> frozenset[str]:
+    """Keys the job JSON prints that are not definition (health, is_running,
+    ...): read-only like READ_ONLY_FIELDS, whoever added them to the JSON."""
+    from jobs.api.serializers import JobSerializer
+
+    return frozenset(JobSerializer.Meta.fields) - frozenset(SPEC_FIELDS)
+
+
 _NAME = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9_]*$")
 _QUEUE = re.compile(r"^[-a-zA-Z0-9_.:]+$")
 
@@ -513,7 +522,7 @@ def validate_spec(
     for key, raw in data.items():
         if key in CLEANERS:
             given[key] = raw
-        elif key in READ_ONLY_FIELDS:
+        elif key in READ_ONLY_FIELDS or key in _output_only_keys():
             if read_only != "ignore":
                 errors[key] = "is read-only"
         else:

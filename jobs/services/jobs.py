@@ -47,7 +47,7 @@ REMOVED_FROM_CODE = "removed from code"
 # --- helpers ----------------------------------------------------------------
 
 
-def _check_execution_permission(actor: Actor, kinds: Iterable[str]) -> None:
+def check_execution_permission(actor: Actor, kinds: Iterable[str]) -> None:
     """Process and SQL jobs run what their config says: only users with the
     dedicated permission may define them. System/CLI actors have no user."""
     if actor.user_id is None or not any(k in EXECUTION_KINDS for k in kinds):
@@ -136,7 +136,7 @@ def job_create(spec: Mapping[str, Any], *, actor: Actor, reason: str = "") -> Jo
     Forbidden (process/SQL job without the permission)."""
     with transaction.atomic():
         validated = validate_spec(spec, validate_kind=False)
-        _check_execution_permission(actor, [validated.values["kind"]])
+        check_execution_permission(actor, [validated.values["kind"]])
         validated.check_kind()
         if Job.objects.filter(name=validated.name).exists():
             raise ValidationError(
@@ -154,7 +154,7 @@ def job_update(name: str, changes: Mapping[str, Any], *, actor: Actor, reason: s
     with transaction.atomic():
         job = _get_locked(name)
         validated = validate_spec(changes, existing=job, partial=True, validate_kind=False)
-        _check_execution_permission(actor, [job.kind, validated.values["kind"]])
+        check_execution_permission(actor, [job.kind, validated.values["kind"]])
         validated.check_kind()
         changed = validated.changed_fields(job)
         if not changed:
@@ -167,7 +167,7 @@ def job_delete(name: str, *, actor: Actor, reason: str = "") -> None:
     Forbidden. To keep history, disable instead."""
     with transaction.atomic():
         job = _get_locked(name)
-        _check_execution_permission(actor, [job.kind])
+        check_execution_permission(actor, [job.kind])
         before = job_spec_values(job, secrets="masked")
         audit_record(
             actor=actor,
@@ -302,7 +302,7 @@ def jobs_apply(
             items, existing=existing, read_only="ignore", validate_kind=False
         )
         kinds = [s.values["kind"] for s in validated] + [j.kind for j in existing.values()]
-        _check_execution_permission(actor, kinds)
+        check_execution_permission(actor, kinds)
         for spec in validated:
             spec.check_kind()
         for spec in validated:

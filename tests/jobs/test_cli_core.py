@@ -14,8 +14,47 @@ from jobs.models import AuditEvent, Job, JobRun
 from tests.conftest import ROOT, _process_env
 
 TARGET = "jobs.examples:report_progress"
-JOB_KEYS = ["name", "description", "kind", "target", "parameters", "enabled", "cron", "timezone", "human_schedule", "next_run_at", "status", "timeout", "max_retries", "retry_delay", "overlap", "auto_disable_after", "execution_count", "success_count", "failure_count", "consecutive_failures", "last_run_at", "last_error"]
-RUN_KEYS = ["id", "job", "status", "trigger", "triggered_by", "attempt", "parameters", "queued_at", "started_at", "finished_at", "duration_ms", "progress", "result", "output", "error"]
+JOB_KEYS = [
+    "name",
+    "description",
+    "kind",
+    "target",
+    "parameters",
+    "enabled",
+    "cron",
+    "timezone",
+    "human_schedule",
+    "next_run_at",
+    "status",
+    "timeout",
+    "max_retries",
+    "retry_delay",
+    "overlap",
+    "auto_disable_after",
+    "execution_count",
+    "success_count",
+    "failure_count",
+    "consecutive_failures",
+    "last_run_at",
+    "last_error",
+]
+RUN_KEYS = [
+    "id",
+    "job",
+    "status",
+    "trigger",
+    "triggered_by",
+    "attempt",
+    "parameters",
+    "queued_at",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "progress",
+    "result",
+    "output",
+    "error",
+]
 
 
 def jobs_cmd(*args, capsys):
@@ -278,7 +317,8 @@ def test_run_wait_shows_progress_and_exits_by_outcome(tmp_path, start_worker):
 
     jobs_apply(
         [
-            {"name": "ok", "target": TARGET, "parameters": {"steps": 3, "pause": 0.3}},
+            # Steps slower than the run path's progress flush (1 s), so each is seen.
+            {"name": "ok", "target": TARGET, "parameters": {"steps": 3, "pause": 1.5}},
             {"name": "bad", "target": "jobs.examples:always_fails", "auto_disable_after": 0},
         ],
         actor=Actor.system(),
@@ -293,6 +333,7 @@ def test_run_wait_shows_progress_and_exits_by_outcome(tmp_path, start_worker):
     assert run["status"] == "succeeded"
     assert run["result"] == {"steps": 3}
     assert run["progress"] == 100
-    assert "step 1 of 3" in ok.stderr and "100.0%  step 3 of 3" in ok.stderr
+    assert " 33.3%  step 1 of 3" in ok.stderr and " 66.7%  step 2 of 3" in ok.stderr
+    assert ok.stderr.strip().splitlines()[-1].startswith("succeeded in ")
     assert bad.returncode == 1
     assert "failed" in bad.stdout and "this example job always fails" in bad.stdout

@@ -299,6 +299,6 @@ def test_editing_an_existing_sql_job_into_python_still_needs_the_permission(djan
 def test_a_user_with_the_permission_passes_the_check(django_user_model):
     user = django_user_model.objects.create_user("root")
     user.user_permissions.add(Permission.objects.get(codename="manage_execution_jobs"))
-    from jobs.services.jobs import _check_execution_permission
+    from jobs.services.jobs import check_execution_permission
 
-    _check_execution_permission(Actor.for_user(user, "api"), ["process"])  # no raise
+    check_execution_permission(Actor.for_user(user, "api"), ["process"])  # no raise
