@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from rest_framework import serializers
 
 from jobs.models import Job, JobRun, ScheduleType
@@ -53,6 +54,15 @@ class JobSerializer(serializers.ModelSerializer):
     owner = serializers.SerializerMethodField()
     success_rate = serializers.FloatField(read_only=True)
     cron = serializers.SerializerMethodField()
+    # Monitoring keys (issue 4). Health comes from the stored JobHealth row and
+    # is_running from an EXISTS annotation: monitoring.selectors.job_queryset()
+    # loads both in the list query; other callers fall back to a query per job.
+    health = serializers.SerializerMethodField()
+    health_issues = serializers.SerializerMethodField()
+    is_healthy = serializers.SerializerMethodField()
+    requires_attention = serializers.SerializerMethodField()
+    is_running = serializers.SerializerMethodField()
+    time_until_next_run = serializers.SerializerMethodField()
 
     next_run_at = IsoDateTimeField(read_only=True)
     run_at = IsoDateTimeField(read_only=True)
@@ -123,8 +133,48 @@ class JobSerializer(serializers.ModelSerializer):
             "last_error",
             "created_at",
             "updated_at",
+            # monitoring
+            "health",
+            "health_issues",
+            "is_healthy",
+            "requires_attention",
+            "is_running",
+            "time_until_next_run",
         ]
         read_only_fields = fields
+
+    def _health(self, job: Job) -> Any:
+        try:
+            return job.health  # type: ignore[attr-defined]
+        except ObjectDoesNotExist:
+            return None
+
+    def get_health(self, job: Job) -> str:
+        """healthy / warning / critical / unknown (never evaluated or never ran)."""
+        health = self._health(job)
+        return health.level if health is not None else "unknown"
+
+    def get_health_issues(self, job: Job) -> list[dict[str, Any]]:
+        health = self._health(job)
+        return list(health.issues) if health is not None else []
+
+    def get_is_healthy(self, job: Job) -> bool:
+        return self.get_health(job) == "healthy"
+
+    def get_requires_attention(self, job: Job) -> bool:
+        return self.get_health(job) in ("warning", "critical")
+
+    def get_is_running(self, job: Job) -> bool:
+        annotated = getattr(job, "is_running", None)
+        if annotated is not None:
+            return bool(annotated)
+        return job.runs.filter(status="running").exists()
+
+    def get_time_until_next_run(self, job: Job) -> float | None:
+        """Seconds until the next scheduled run (null when none is due)."""
+        if not job.enabled or job.next_run_at is None:
+            return None
+        return round(max((job.next_run_at - datetime.now(UTC)).total_seconds(), 0.0), 3)
 
     def get_config(self, job: Job) -> dict[str, Any]:
         return masked_config(job)
