@@ -229,6 +229,14 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "jobs.models.RunStatus",
         "JobStatusEnum": "jobs.models.JobStatus",
         "HealthLevelEnum": "monitoring.models.HealthLevel",
+        "HealthIssueSeverityEnum": [("warning", "warning"), ("critical", "critical")],
+        "JobKindEnum": "jobs.models.JobKind",
+        "OverlapPolicyEnum": "jobs.models.OverlapPolicy",
+        "ChannelKindEnum": "alerts.models.ChannelKind",
+        "RuleKindEnum": "compliance.models.RuleKind",
+        "AlertSeverityEnum": "alerts.models.Severity",
+        "AlertStatusEnum": "alerts.models.AlertStatus",
+        "DeliveryStatusEnum": "alerts.models.DeliveryStatus",
     },
 }
 
