@@ -57,7 +57,13 @@ def rule(name: str | None = None, *, area: str, description: str = "") -> Callab
 def discover() -> dict[str, PythonRule]:
     global _discovered
     if not _discovered:
+        from importlib import import_module
+
+        from django.conf import settings
+
         autodiscover_modules("compliance_rules")
+        for module in settings.COMPLIANCE_RULE_MODULES:
+            import_module(module)
         _discovered = True
     return _rules
 

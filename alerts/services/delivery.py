@@ -61,7 +61,7 @@ def delivery_attempt(delivery_id: int, *, single: bool = False) -> float | None:
     """
     with transaction.atomic():
         delivery = (
-            Delivery.objects.select_for_update(skip_locked=True)
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("channel", "alert")
             .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
             .first()

@@ -89,7 +89,7 @@ def alert_raise(
 
 def _active_for_update(fingerprint: str) -> Alert | None:
     return (
-        Alert.objects.select_for_update()
+        Alert.objects.select_for_update(of=("self",))
         .select_related("job")
         .filter(fingerprint=fingerprint, status__in=AlertStatus.active())
         .first()
@@ -123,7 +123,11 @@ def _repeat(alert: Alert, severity, title, message, run, details, now) -> str:
 
 def _get_for_update(alert_id: int) -> Alert:
     try:
-        return Alert.objects.select_for_update().select_related("job").get(pk=int(alert_id))
+        return (
+            Alert.objects.select_for_update(of=("self",))
+            .select_related("job")
+            .get(pk=int(alert_id))
+        )
     except (Alert.DoesNotExist, ValueError, TypeError):
         raise NotFound(f"alert {alert_id} not found") from None
 
@@ -217,7 +221,7 @@ def alerts_resolve_recovered(
     now = now or timezone.now()
     with transaction.atomic():
         alerts = list(
-            Alert.objects.select_for_update()
+            Alert.objects.select_for_update(of=("self",))
             .select_related("job")
             .filter(job=job, type__in=types, status__in=AlertStatus.active())
             .filter(**({"area": area} if area is not None else {}))
@@ -249,7 +253,7 @@ def alerts_escalate(*, now=None) -> int:
     with transaction.atomic():
         due = list(
             Alert.objects.escalation_due(before)
-            .select_for_update(skip_locked=True)
+            .select_for_update(skip_locked=True, of=("self",))
             .select_related("job")
         )
         for alert in due:

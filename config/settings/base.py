@@ -338,3 +338,5 @@ COMPLIANCE_SAMPLE_ROWS = env_int("COMPLIANCE_SAMPLE_ROWS", 10, minimum=0)
 # app database, hence "default"; in production point rules at the business
 # database (an alias or an ODBC connection) and drop "default" from this list.
 COMPLIANCE_SQL_DATABASES = env_list("COMPLIANCE_SQL_DATABASES", "default")
+# Extra modules holding @rule Python checks, besides each app's compliance_rules.py.
+COMPLIANCE_RULE_MODULES = env_list("COMPLIANCE_RULE_MODULES", "")
