@@ -38,7 +38,7 @@ ERROR_PATTERNS = (
     ("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "<id>"),
     ("0x[0-9a-fA-F]+", "<hex>"),
     ("[0-9a-fA-F]{10,}", "<hex>"),
-    ("[0-9]+([.][0-9]+)?", "<n>"),
+    ("[0-9]+", "<n>"),
 )
 ERROR_MAX_CHARS = 300
 
@@ -87,11 +87,13 @@ def _parse_instant(value: Any, field: str, *, end_of_day: bool) -> datetime:
     else:
         text = str(value).strip().replace(" ", "+") if "T" in str(value) else str(value).strip()
         try:
-            parsed = parse_datetime(text)
-            if parsed is None:
-                day = parse_date(text)
-                if day is not None:
-                    parsed = datetime.combine(day + timedelta(days=1 if end_of_day else 0), time(0))
+            # A bare date is a whole day (checked first: parse_datetime would
+            # read it as midnight, and ?to=2025-03-01 would exclude that day).
+            day = parse_date(text) if len(text) == 10 else None
+            if day is not None:
+                parsed = datetime.combine(day + timedelta(days=1 if end_of_day else 0), time(0))
+            else:
+                parsed = parse_datetime(text)
         except ValueError:
             parsed = None
     if parsed is None:
