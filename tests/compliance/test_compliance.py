@@ -234,3 +234,15 @@ def test_rules_api_admin_manages_operator_runs_viewer_reads():
         "rule.create",
         "rule.update",
     }
+
+
+@pytest.mark.django_db
+def test_builtin_system_jobs_are_declared_as_seed_001_demands():
+    from jobs.definitions import definitions_sync, discover
+    from jobs.models import Job
+
+    discover()
+    definitions_sync()
+    job = Job.objects.get(name="compliance-check")
+    assert (job.cron, job.overlap, job.timeout, job.enabled) == ("0 * * * *", "skip", 1200, True)
+    assert Job.objects.filter(name__in=["alerts-escalate", "alerts-cleanup"]).count() == 2
