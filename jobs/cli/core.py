@@ -348,6 +348,9 @@ def _say_state(run: JobRun, say: Any) -> None:
         return
     took = f" in {_ms(run.duration_ms)}" if run.duration_ms is not None else ""
     detail = f": {run.error.splitlines()[0]}" if run.error else ""
+    if run.status == RunStatus.RETRYING:
+        say(f"attempt {run.attempt} failed{took}{detail}; a retry is scheduled")
+        return
     if run.status == RunStatus.SKIPPED and run.reason and not detail:
         detail = f": {run.reason}"
     say(f"{run.status}{took}{detail}")
