@@ -31,7 +31,9 @@ def record_run_start(sender=None, task_id=None, task=None, **_):
     from jobs.services.runs import run_start
 
     try:
-        task.request.jobwarden_claim = run_start(task_id, worker=task.request.hostname or "", pid=os.getpid())
+        task.request.jobwarden_claim = run_start(
+            task_id, worker=task.request.hostname or "", pid=os.getpid()
+        )
     except Exception:
         logger.exception("could not claim run %s", task_id)
         task.request.jobwarden_claim = None
@@ -59,7 +61,11 @@ def record_run_lost(sender=None, task_id=None, exception=None, **_):
     from jobs.services.sweeping import run_mark_lost
 
     if isinstance(exception, TimeLimitExceeded):
-        run_mark_lost(task_id, RunStatus.TIMED_OUT, f"timed out: killed after the hard time limit ({exception})")
+        run_mark_lost(
+            task_id,
+            RunStatus.TIMED_OUT,
+            f"timed out: killed after the hard time limit ({exception})",
+        )
     elif isinstance(exception, WorkerLostError):
         run_mark_lost(task_id, RunStatus.ORPHANED, f"worker process lost: {exception}")
 

@@ -3,6 +3,7 @@ database and the test Redis database. No eager mode, no mocks of the broker."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -39,7 +40,9 @@ def _process_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env.update(FAST_ENV)
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.test"),
+            "DJANGO_SETTINGS_MODULE": os.environ.get(
+                "DJANGO_SETTINGS_MODULE", "config.settings.test"
+            ),
             # pytest-django renamed NAME to the test database in this process.
             "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
             "REDIS_URL": settings.REDIS_URL,
@@ -56,7 +59,12 @@ class Proc:
         self.args = args
         self._fh = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=self._fh, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            cwd=ROOT,
+            env=env,
+            stdout=self._fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     @property
@@ -86,10 +94,8 @@ class Proc:
 
     def kill9(self) -> None:
         """Kill the whole process group at once, as a crashed host would."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.popen.wait(10)
 
     def stop(self, timeout: float = 15) -> None:
@@ -116,7 +122,9 @@ def _flush_redis_at_start(redis_client) -> None:
 
 
 @pytest.fixture
-def start_worker(django_db_setup, django_db_blocker, tmp_path_factory, _flush_redis_at_start) -> Iterator[Callable[..., Proc]]:
+def start_worker(
+    django_db_setup, django_db_blocker, tmp_path_factory, _flush_redis_at_start
+) -> Iterator[Callable[..., Proc]]:
     """Start a dedicated worker process (prefork) for this test; stopped after."""
     procs: list[Proc] = []
 
@@ -126,12 +134,26 @@ def start_worker(django_db_setup, django_db_blocker, tmp_path_factory, _flush_re
         queues: str = "celery,jobs",
         env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
+        nodename: str | None = None,
     ) -> Proc:
         log = tmp_path_factory.mktemp("worker") / f"{name}.log"
         args = [
-            CELERY, "-A", "config", "worker", "--loglevel=INFO", "-P", "prefork",
-            "-c", str(concurrency), "-Q", queues, "-n", f"{name}-{os.getpid()}-{len(procs)}@%h",
-            "--without-gossip", "--without-mingle", *(extra_args or []),
+            CELERY,
+            "-A",
+            "config",
+            "worker",
+            "--loglevel=INFO",
+            "-P",
+            "prefork",
+            "-c",
+            str(concurrency),
+            "-Q",
+            queues,
+            "-n",
+            nodename or f"{name}-{os.getpid()}-{len(procs)}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            *(extra_args or []),
         ]
         proc = Proc(args, log, _process_env(env))
         procs.append(proc)
@@ -144,15 +166,22 @@ def start_worker(django_db_setup, django_db_blocker, tmp_path_factory, _flush_re
 
 
 @pytest.fixture
-def start_beat(django_db_setup, tmp_path_factory, _flush_redis_at_start) -> Iterator[Callable[..., Proc]]:
+def start_beat(
+    django_db_setup, tmp_path_factory, _flush_redis_at_start
+) -> Iterator[Callable[..., Proc]]:
     procs: list[Proc] = []
 
     def start(name: str = "beat", env: dict[str, str] | None = None) -> Proc:
         workdir = tmp_path_factory.mktemp("beat")
         log = workdir / f"{name}.log"
         args = [
-            CELERY, "-A", "config", "beat", "--loglevel=DEBUG",
-            "--pidfile", str(workdir / "beat.pid"),
+            CELERY,
+            "-A",
+            "config",
+            "beat",
+            "--loglevel=DEBUG",
+            "--pidfile",
+            str(workdir / "beat.pid"),
         ]
         proc = Proc(args, log, _process_env(env))
         procs.append(proc)
@@ -164,7 +193,9 @@ def start_beat(django_db_setup, tmp_path_factory, _flush_redis_at_start) -> Iter
         proc.stop()
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 30, interval: float = 0.1, message: str = "") -> object:
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 30, interval: float = 0.1, message: str = ""
+) -> object:
     """Poll `predicate` until truthy; used only by real-worker tests."""
     deadline = time.monotonic() + timeout
     while True:

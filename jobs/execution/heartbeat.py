@@ -76,7 +76,9 @@ class Heartbeat:
             self._runs[active.run_id] = active
             if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
                 self._pid = os.getpid()
-                self._thread = threading.Thread(target=self._loop, name="jobwarden-heartbeat", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._loop, name="jobwarden-heartbeat", daemon=True
+                )
                 self._thread.start()
 
     def unregister(self, active: ActiveRun) -> None:
@@ -132,7 +134,9 @@ class Heartbeat:
         grace = settings.JOBS_CANCEL_GRACE
         if waited >= grace and not active.interrupted and _soft_interrupt_available():
             active.interrupted = True
-            logger.warning("run %s ignored cancel for %.0fs; interrupting it", active.run_id, waited)
+            logger.warning(
+                "run %s ignored cancel for %.0fs; interrupting it", active.run_id, waited
+            )
             os.kill(os.getpid(), signal.SIGUSR1)
         elif waited >= 2 * grace or (waited >= grace and not _soft_interrupt_available()):
             logger.error("run %s did not stop after cancel; terminating its process", active.run_id)

@@ -6,6 +6,7 @@ recording turns into the run's final state.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -28,7 +29,7 @@ from jobs.execution.context import (
 from jobs.execution.heartbeat import ActiveRun, heartbeat
 from jobs.execution.kinds import get_kind
 from jobs.models import RunStatus
-from jobs.services.runs import Claim, Outcome, run_record_end
+from jobs.services.runs import Claim, Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,10 @@ def execute(claim: Claim) -> Outcome:
     job = run.job
     max_bytes = settings.JOBS_OUTPUT_MAX_BYTES
     active = ActiveRun(
-        run_id=str(run.pk), lease_key=claim.lease_key, output=OutputBuffer(max_bytes), stderr=OutputBuffer(max_bytes)
+        run_id=str(run.pk),
+        lease_key=claim.lease_key,
+        output=OutputBuffer(max_bytes),
+        stderr=OutputBuffer(max_bytes),
     )
     ctx = RunContext(
         run_id=str(run.pk),
@@ -61,8 +65,14 @@ def execute(claim: Claim) -> Outcome:
         outcome = _run_kind(ctx, run)
     finally:
         heartbeat().unregister(active)
-        if active.cancelled and outcome.status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT):
-            outcome = Outcome(status=RunStatus.CANCELLED, error="cancelled while running", result=outcome.result)
+        if active.cancelled and outcome.status in (
+            RunStatus.SUCCEEDED,
+            RunStatus.FAILED,
+            RunStatus.TIMED_OUT,
+        ):
+            outcome = Outcome(
+                status=RunStatus.CANCELLED, error="cancelled while running", result=outcome.result
+            )
         _collect(outcome, ctx, active)
         ctx.close()
     return outcome
@@ -77,22 +87,36 @@ def _run_kind(ctx: RunContext, run: Any) -> Outcome:
         return Outcome(status=RunStatus.SUCCEEDED, result=_jsonable(result))
     except SoftTimeLimitExceeded:
         if ctx.is_cancelled():
-            return Outcome(status=RunStatus.CANCELLED, error="cancelled; interrupted after the grace period")
+            return Outcome(
+                status=RunStatus.CANCELLED, error="cancelled; interrupted after the grace period"
+            )
         return Outcome(
-            status=RunStatus.TIMED_OUT, error=f"timed out after {job.timeout:g}s", traceback=traceback.format_exc()
+            status=RunStatus.TIMED_OUT,
+            error=f"timed out after {job.timeout:g}s",
+            traceback=traceback.format_exc(),
         )
     except RunCancelled as exc:
         return Outcome(status=RunStatus.CANCELLED, error=str(exc) or "cancelled")
     except RunSkipped as exc:
         return Outcome(status=RunStatus.SKIPPED, error=str(exc))
     except PermanentFailure as exc:
-        return Outcome(status=RunStatus.FAILED, error=_describe(exc), traceback=traceback.format_exc(), permanent=True)
+        return Outcome(
+            status=RunStatus.FAILED,
+            error=_describe(exc),
+            traceback=traceback.format_exc(),
+            permanent=True,
+        )
     except RetryAfter as exc:
         return Outcome(
-            status=RunStatus.FAILED, error=_describe(exc), traceback=traceback.format_exc(), retry_after=exc.seconds
+            status=RunStatus.FAILED,
+            error=_describe(exc),
+            traceback=traceback.format_exc(),
+            retry_after=exc.seconds,
         )
     except Exception as exc:
-        return Outcome(status=RunStatus.FAILED, error=_describe(exc), traceback=traceback.format_exc())
+        return Outcome(
+            status=RunStatus.FAILED, error=_describe(exc), traceback=traceback.format_exc()
+        )
 
 
 def _resolve_parameters(ctx: RunContext, run: Any) -> dict[str, Any]:
@@ -104,7 +128,9 @@ def _resolve_parameters(ctx: RunContext, run: Any) -> dict[str, Any]:
     from django.utils import timezone
 
     overrides = (run.metadata or {}).get("overrides", {})
-    resolved = resolve_parameters(ctx.job, overrides, run_id=str(run.pk), attempt=run.attempt, now=timezone.now())
+    resolved = resolve_parameters(
+        ctx.job, overrides, run_id=str(run.pk), attempt=run.attempt, now=timezone.now()
+    )
     ctx.metadata["__masked_parameters"] = mask_parameters(ctx.job, resolved)
     return resolved
 
@@ -143,11 +169,11 @@ def _abandon(claim: Claim, ctx: RunContext, active: ActiveRun) -> None:
     """Last words before the process kills itself for an ignored cancel."""
     pgid = ctx.metadata.get("pgid")
     if isinstance(pgid, int) and pgid > 1 and pgid != os.getpgid(0):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    outcome = Outcome(status=RunStatus.CANCELLED, error="cancelled; terminated after ignoring the request")
+    outcome = Outcome(
+        status=RunStatus.CANCELLED, error="cancelled; terminated after ignoring the request"
+    )
     _collect(outcome, ctx, active)
     from jobs.services.runs import run_finish
 

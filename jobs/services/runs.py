@@ -85,7 +85,9 @@ def run_trigger(
     person triggered it (admin, API, CLI).
     """
     if parameters is not None and not isinstance(parameters, dict):
-        raise ValidationError("parameters must be an object of name: value", fields={"parameters": "not an object"})
+        raise ValidationError(
+            "parameters must be an object of name: value", fields={"parameters": "not an object"}
+        )
     if trigger not in RunTrigger.values:
         raise ValidationError(f"unknown trigger {trigger!r}", fields={"trigger": "unknown"})
     with transaction.atomic():
@@ -136,7 +138,9 @@ def run_fire_scheduled(job_name: str, now: datetime | None = None) -> JobRun | N
     if job.is_recurring:
         # Beat may send a fire a little early or late; name the latest fire
         # at or before now (a day back covers any beat outage we catch up on).
-        scheduled_for = cron.previous_fire(job.cron, job.timezone, now + timedelta(seconds=1), timedelta(days=1))
+        scheduled_for = cron.previous_fire(
+            job.cron, job.timezone, now + timedelta(seconds=1), timedelta(days=1)
+        )
     else:
         scheduled_for = job.run_at
     if scheduled_for is None:
@@ -155,7 +159,11 @@ def run_fire_scheduled(job_name: str, now: datetime | None = None) -> JobRun | N
             Job.objects.filter(pk=job.pk).update(next_run_at=next_run_at)
             transaction.on_commit(lambda: _enqueue(run, job))
     except IntegrityError:
-        logger.info("scheduled fire %s of %s already recorded; duplicate dispatch ignored", scheduled_for, job.name)
+        logger.info(
+            "scheduled fire %s of %s already recorded; duplicate dispatch ignored",
+            scheduled_for,
+            job.name,
+        )
         return None
     return run
 
@@ -200,18 +208,25 @@ def run_cancel(run_id: str, *, actor: Actor, reason: str = "") -> JobRun:
             status=RunStatus.CANCELLED, finished_at=now, cancel_requested_at=now, error=note
         )
         if not done:
-            done = JobRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, cancel_requested_at__isnull=True).update(
-                cancel_requested_at=now
-            )
+            done = JobRun.objects.filter(
+                pk=run.pk, status=RunStatus.RUNNING, cancel_requested_at__isnull=True
+            ).update(cancel_requested_at=now)
             if done:
                 transaction.on_commit(lambda: lease.request_cancel(str(run.pk)))
             elif not JobRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).exists():
                 run.refresh_from_db()
                 raise Conflict(
-                    f"run {run.pk} already finished ({run.status})", fields={"run": run.status}, code="run_finished"
+                    f"run {run.pk} already finished ({run.status})",
+                    fields={"run": run.status},
+                    code="run_finished",
                 )
         audit_record(
-            actor=actor, action="run.cancel", target_type="run", target=str(run.pk), job_name=run.job.name, reason=reason
+            actor=actor,
+            action="run.cancel",
+            target_type="run",
+            target=str(run.pk),
+            job_name=run.job.name,
+            reason=reason,
         )
     run.refresh_from_db()
     return run
@@ -277,7 +292,13 @@ def run_start(run_id: str, *, worker: str, pid: int) -> Claim:
             lease.release(key, str(run.pk))
         return Claim(run=run)
     Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
-    run.status, run.started_at, run.heartbeat_at, run.worker, run.pid = RunStatus.RUNNING, now, now, worker, pid
+    run.status, run.started_at, run.heartbeat_at, run.worker, run.pid = (
+        RunStatus.RUNNING,
+        now,
+        now,
+        worker,
+        pid,
+    )
     return Claim(run=run, claimed=True, lease_key=key)
 
 
@@ -288,7 +309,12 @@ def _record_unstarted(run: JobRun, status: str, reason: str) -> None:
     )
     if done:
         run.status, run.finished_at, run.error = status, now, reason
-        run_finished.send(sender=JobRun, run=run, job=run.job, previous_consecutive_failures=run.job.consecutive_failures)
+        run_finished.send(
+            sender=JobRun,
+            run=run,
+            job=run.job,
+            previous_consecutive_failures=run.job.consecutive_failures,
+        )
 
 
 # --- finish -----------------------------------------------------------------
@@ -303,7 +329,9 @@ def run_finish(claim: Claim, outcome: Outcome) -> JobRun | None:
             lease.release(claim.lease_key, str(claim.run.pk))
 
 
-def run_record_end(run: JobRun | None, outcome: Outcome, *, expected: str = RunStatus.RUNNING) -> JobRun | None:
+def run_record_end(
+    run: JobRun | None, outcome: Outcome, *, expected: str = RunStatus.RUNNING
+) -> JobRun | None:
     """Write a run's final state and the job's live state in one transaction.
 
     A failed attempt that the retry policy allows becomes `retrying` and a new
@@ -323,7 +351,12 @@ def run_record_end(run: JobRun | None, outcome: Outcome, *, expected: str = RunS
 
     with transaction.atomic():
         is_failure = status in (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ORPHANED)
-        if is_failure and not outcome.permanent and job.enabled and run.attempt <= job.max_retries:
+        will_retry = (
+            is_failure and not outcome.permanent and job.enabled and run.attempt <= job.max_retries
+        )
+        if will_retry and status == RunStatus.FAILED:
+            # timed_out / orphaned keep their more specific status; the retry
+            # run links back to them all the same.
             status = RunStatus.RETRYING
         fields: dict[str, Any] = {
             "status": status,
@@ -351,21 +384,25 @@ def run_record_end(run: JobRun | None, outcome: Outcome, *, expected: str = RunS
         for name, value in fields.items():
             setattr(run, name, value)
 
-        _update_job_live_state(job, run, status, duration_ms, now)
-        if status == RunStatus.RETRYING:
+        _update_job_live_state(job, run, status, duration_ms, now, final=not will_retry)
+        if will_retry:
             retry_run = _create_retry(run, job, outcome, now)
-        if status in (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ORPHANED):
+        elif is_failure:
             job.refresh_from_db()
             _maybe_auto_disable(job, run)
         if retry_run is not None:
             delay = (retry_run.scheduled_for - now).total_seconds()
             transaction.on_commit(lambda: _enqueue(retry_run, job, countdown=max(delay, 0)))
 
-    run_finished.send(sender=JobRun, run=run, job=job, previous_consecutive_failures=previous_failures)
+    run_finished.send(
+        sender=JobRun, run=run, job=job, previous_consecutive_failures=previous_failures
+    )
     return run
 
 
-def _update_job_live_state(job: Job, run: JobRun, status: str, duration_ms: int, now: datetime) -> None:
+def _update_job_live_state(
+    job: Job, run: JobRun, status: str, duration_ms: int, now: datetime, *, final: bool
+) -> None:
     """One UPDATE with expressions: concurrent finishes never lose a count."""
     if status == RunStatus.SKIPPED:
         return
@@ -378,22 +415,29 @@ def _update_job_live_state(job: Job, run: JobRun, status: str, duration_ms: int,
             last_duration_ms=duration_ms,
             avg_duration_ms=Case(
                 When(avg_duration_ms__isnull=True, then=Value(float(duration_ms))),
-                default=(F("avg_duration_ms") * F("execution_count") + duration_ms) / (F("execution_count") + 1.0),
+                default=(F("avg_duration_ms") * F("execution_count") + duration_ms)
+                / (F("execution_count") + 1.0),
             ),
         )
     if status == RunStatus.SUCCEEDED:
-        updates.update(success_count=F("success_count") + 1, last_success_at=now, consecutive_failures=0)
+        updates.update(
+            success_count=F("success_count") + 1, last_success_at=now, consecutive_failures=0
+        )
         job.consecutive_failures = 0
     elif status in RunStatus.failures():
-        updates.update(failure_count=F("failure_count") + 1, last_failure_at=now, last_error=run.error[:2000])
-        if status != RunStatus.RETRYING:
+        updates.update(
+            failure_count=F("failure_count") + 1, last_failure_at=now, last_error=run.error[:2000]
+        )
+        if final:  # only a failure that will not be retried counts towards auto-disable
             updates["consecutive_failures"] = F("consecutive_failures") + 1
     Job.objects.filter(pk=job.pk).update(**updates)
     job.status = status
     job.last_run_id = run.pk
 
 
-def retry_delay(job: Job, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+def retry_delay(
+    job: Job, attempt: int, retry_after: float | None = None, rng: random.Random | None = None
+) -> float:
     """Seconds before retry number `attempt`: exponential backoff, capped, with
     ±jitter so a fleet of failed runs does not retry in lock-step."""
     base = job.retry_delay_for(attempt)
@@ -422,12 +466,18 @@ def _create_retry(run: JobRun, job: Job, outcome: Outcome, now: datetime) -> Job
 
 
 def _maybe_auto_disable(job: Job, run: JobRun) -> None:
-    if not (job.enabled and job.auto_disable_after and job.consecutive_failures >= job.auto_disable_after):
+    if not (
+        job.enabled
+        and job.auto_disable_after
+        and job.consecutive_failures >= job.auto_disable_after
+    ):
         return
     from jobs.services.jobs import job_disable
     from jobs.signals import job_auto_disabled
 
     reason = f"auto-disabled after {job.consecutive_failures} consecutive failures (last: {run.error[:300]})"
-    job_disable(job.name, actor=Actor.system(), reason=reason)
+    job_disable(job.name, actor=Actor.system(), reason=reason, action="job.auto_disable")
     job.refresh_from_db()
-    transaction.on_commit(lambda: job_auto_disabled.send(sender=Job, job=job, run=run, reason=reason))
+    transaction.on_commit(
+        lambda: job_auto_disabled.send(sender=Job, job=job, run=run, reason=reason)
+    )

@@ -36,7 +36,11 @@ def schedule_sync(job: Job) -> None:
         if job.is_recurring:
             minute, hour, dom, month, dow = cron.normalize_cron(job.cron).split(" ")
             crontab, _ = CrontabSchedule.objects.get_or_create(
-                minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow,
+                minute=minute,
+                hour=hour,
+                day_of_month=dom,
+                month_of_year=month,
+                day_of_week=dow,
                 timezone=job.timezone,
             )
             _upsert_entry(name, job, crontab=crontab, clocked=None, one_off=False)

@@ -33,7 +33,9 @@ def run_mark_lost(run_id: str, status: str, error: str) -> JobRun | None:
     run = JobRun.objects.select_related("job").filter(pk=run_id).first()
     if run is None or run.status != RunStatus.RUNNING:
         return None
-    ended = run_record_end(run, Outcome(status=status, error=error, output=run.output, stderr=run.stderr))
+    ended = run_record_end(
+        run, Outcome(status=status, error=error, output=run.output, stderr=run.stderr)
+    )
     if run.job.overlap != "allow":
         lease.release(lease.lease_key(run.job_id), str(run.pk))
     return ended
@@ -46,7 +48,9 @@ def runs_sweep(now=None) -> dict[str, int]:
     keeps it to one at a time). Returns counts of what it did.
     """
     client = get_redis()
-    if not client.set("jobwarden:sweep:lock", "1", nx=True, ex=max(int(settings.JOBS_SWEEP_INTERVAL), 5)):
+    if not client.set(
+        "jobwarden:sweep:lock", "1", nx=True, ex=max(int(settings.JOBS_SWEEP_INTERVAL), 5)
+    ):
         return {"skipped": 1}
     try:
         now = now or timezone.now()
@@ -56,20 +60,30 @@ def runs_sweep(now=None) -> dict[str, int]:
             limit = run.job.timeout + settings.JOBS_TIMEOUT_GRACE
             overran = run.started_at and (now - run.started_at).total_seconds() > limit
             if overran:
-                status, error = RunStatus.TIMED_OUT, f"timed out after {run.job.timeout:g}s (worker killed it or died)"
+                status, error = (
+                    RunStatus.TIMED_OUT,
+                    f"timed out after {run.job.timeout:g}s (worker killed it or died)",
+                )
             else:
                 last = run.heartbeat_at or run.started_at
-                status, error = RunStatus.ORPHANED, (
-                    f"worker {run.worker or '?'} stopped sending heartbeats at {last:%Y-%m-%d %H:%M:%S%z}; "
-                    "presumed dead"
+                status, error = (
+                    RunStatus.ORPHANED,
+                    (
+                        f"worker {run.worker or '?'} stopped sending heartbeats at {last:%Y-%m-%d %H:%M:%S%z}; "
+                        "presumed dead"
+                    ),
                 )
             if run_mark_lost(str(run.pk), status, error):
                 counts[status] += 1
 
-        cancel_before = now - timedelta(seconds=3 * settings.JOBS_CANCEL_GRACE + settings.JOBS_HEARTBEAT_INTERVAL)
+        cancel_before = now - timedelta(
+            seconds=3 * settings.JOBS_CANCEL_GRACE + settings.JOBS_HEARTBEAT_INTERVAL
+        )
         for run in JobRun.objects.running().filter(cancel_requested_at__lt=cancel_before)[:_BATCH]:
             _terminate(run)
-            if run_mark_lost(str(run.pk), RunStatus.CANCELLED, "cancelled; worker terminated the run"):
+            if run_mark_lost(
+                str(run.pk), RunStatus.CANCELLED, "cancelled; worker terminated the run"
+            ):
                 counts["cancelled"] += 1
 
         requeue_before = now - _REQUEUE_AFTER
@@ -98,7 +112,11 @@ def runs_recover_worker(worker: str) -> int:
     cannot be running any more; end them as orphaned now."""
     count = 0
     for run in JobRun.objects.running().filter(worker=worker)[:_BATCH]:
-        if run_mark_lost(str(run.pk), RunStatus.ORPHANED, f"worker {worker} restarted while the run was in progress"):
+        if run_mark_lost(
+            str(run.pk),
+            RunStatus.ORPHANED,
+            f"worker {worker} restarted while the run was in progress",
+        ):
             count += 1
     if count:
         logger.warning("recovered %d run(s) left running by %s", count, worker)
