@@ -69,7 +69,7 @@ def _refresh(ids: list[int] | None, now: datetime) -> dict[str, Any]:
         stored_qs = JobHealth.objects.select_for_update().order_by("job_id")
         if ids is not None:
             stored_qs = stored_qs.filter(job_id__in=ids)
-        stored = {h.job_id: h for h in stored_qs}
+        stored = {h.pk: h for h in stored_qs}  # the primary key is the job id
         rows = []
         for job_id, (level, issues) in verdicts.items():
             levels[level] += 1
@@ -239,7 +239,8 @@ def token_create(username: str, *, actor: Actor, rotate: bool = False) -> str:
     (token.create / token.rotate) without the key. Raises NotFound."""
     from rest_framework.authtoken.models import Token
 
-    user = get_user_model().objects.filter(**{get_user_model().USERNAME_FIELD: username}).first()
+    user_model = get_user_model()
+    user = user_model._default_manager.filter(**{str(user_model.USERNAME_FIELD): username}).first()
     if user is None:
         raise NotFound(f"unknown user {username!r}", fields={"user": "not found"})
     if not user.is_active:

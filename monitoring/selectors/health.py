@@ -49,12 +49,12 @@ def health_facts(job_ids: Iterable[int] | None, now: datetime) -> list[HealthFac
         .order_by("-scheduled_for")
         .values("scheduled_for")[:1]
     )
-    jobs = Job.objects.order_by().annotate(
+    base = Job.objects.order_by().annotate(
         reset_at=F("health__reset_at"), latest_scheduled_for=Subquery(latest_fire)
     )
     if ids is not None:
-        jobs = jobs.filter(pk__in=ids)
-    jobs = jobs.values(
+        base = base.filter(pk__in=ids)
+    rows = base.values(
         "pk", "name", "enabled", "schedule_type", "cron", "timezone", "created_at",
         "next_run_at", "disabled_by", "disabled_reason", "timeout", "grace_time",
         "expected_max_duration", "min_duration", "consecutive_failures",
@@ -62,7 +62,7 @@ def health_facts(job_ids: Iterable[int] | None, now: datetime) -> list[HealthFac
         "latest_scheduled_for", "last_run_id",
     )  # fmt: skip
     facts: dict[int, HealthFacts] = {}
-    for row in jobs:
+    for row in rows:
         facts[row["pk"]] = HealthFacts(
             job_id=row["pk"],
             name=row["name"],
@@ -172,7 +172,7 @@ def _add_medians(facts: dict[int, HealthFacts], scope: list[int] | None) -> None
 
 
 def _add_running(facts: dict[int, HealthFacts], scope: list[int] | None) -> None:
-    runs = JobRun.objects.running()
+    runs = JobRun.objects.filter(status=RunStatus.RUNNING)
     if scope is not None:
         runs = runs.filter(job_id__in=scope)
     for run_id, job_id, started_at, heartbeat_at in runs.order_by().values_list(
@@ -247,7 +247,7 @@ def stored_levels(job_ids: Iterable[int] | None = None) -> dict[int, JobHealth]:
     qs: QuerySet[JobHealth] = JobHealth.objects.all()
     if job_ids is not None:
         qs = qs.filter(job_id__in=list(job_ids))
-    return {h.job_id: h for h in qs}
+    return {h.pk: h for h in qs}  # the primary key is the job id
 
 
 __all__ = ["health_facts", "health_list", "job_health", "stored_levels"]

@@ -213,7 +213,7 @@ def _streaks(job_id: int, start: datetime, end: datetime) -> dict[str, Any]:
                (SELECT MAX({_epoch("ups.up_at")} - {_epoch("streaks.down_since")})
                 FROM streaks JOIN ups ON ups.grp = streaks.grp + 1)
     """  # noqa: S608 - only fixed fragments are interpolated; values are parameters
-    params = [SUCCEEDED, SUCCEEDED, job_id, start, end, SUCCEEDED, *FAILURES]
+    params: list[Any] = [SUCCEEDED, SUCCEEDED, job_id, start, end, SUCCEEDED, *FAILURES]
     with connection.cursor() as cur:
         cur.execute(sql, params)
         max_streak, downtime = cur.fetchone()

@@ -31,7 +31,7 @@ def system_status(now: datetime | None = None, *, ping_workers: bool = True) -> 
     levels[HealthLevel.UNKNOWN] += jobs["total"] - sum(levels.values())  # never evaluated
 
     active = (
-        JobRun.objects.active()
+        JobRun.objects.filter(status__in=RunStatus.active())
         .order_by()
         .aggregate(
             running=Count("pk", filter=Q(status=RunStatus.RUNNING)),

@@ -304,17 +304,3 @@ def test_system_status_counts_jobs_health_runs_and_last_day():
     assert [p["job"] for p in status["problematic_jobs"]] == [bad.name]
     assert status["active_alerts"] is None or set(status["active_alerts"]) >= {"critical"}
     assert JobHealth.objects.count() == 3
-
-
-@db
-def test_workers_alive_reports_a_broker_error_instead_of_failing(settings):
-    from config.celery import app
-
-    old = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens there
-    try:
-        settings.MONITORING_WORKER_PING_TIMEOUT = 0.2
-        result = selectors.workers_alive()
-    finally:
-        app.conf.broker_url = old
-    assert result["count"] in (None, 0)
