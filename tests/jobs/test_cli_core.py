@@ -88,6 +88,7 @@ jobs:
     cron: "0 2 * * *"
     timezone: Europe/Prague
     timeout: 20m
+    tags: [nightly]
   - name: by-hand
     target: jobs.examples:report_progress
     cron: null
@@ -203,6 +204,8 @@ def test_list_shows_an_aligned_table_and_json_with_the_issue_keys(tmp_path, caps
     )
     assert report["next_run_at"].endswith("+00:00")
     assert data[0]["cron"] is None
+    tagged = json.loads(jobs_cmd("list", "--tag", "nightly", "--json", capsys=capsys))
+    assert [j["name"] for j in tagged] == ["report"]
 
 
 @pytest.mark.django_db
