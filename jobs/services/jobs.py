@@ -52,7 +52,7 @@ def check_execution_permission(actor: Actor, kinds: Iterable[str]) -> None:
     dedicated permission may define them. System/CLI actors have no user."""
     if actor.user_id is None or not any(k in EXECUTION_KINDS for k in kinds):
         return
-    user = get_user_model().objects.filter(pk=actor.user_id).first()
+    user: Any = get_user_model().objects.filter(pk=actor.user_id).first()
     if user is None or not user.has_perm("jobs.manage_execution_jobs"):
         raise Forbidden(
             f"{actor.name} may not create or edit process or SQL jobs "
