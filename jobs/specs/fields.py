@@ -1,0 +1,347 @@
+"""The fields of a job spec: which keys exist, and how each raw value is
+checked and turned into its canonical form (see jobs.specs)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.utils.dateparse import parse_datetime
+
+from config.env import parse_duration
+from jobs.models import Job, JobKind, OverlapPolicy
+from jobs.schedule import get_zone, normalize_cron
+
+SPEC_FIELDS: tuple[str, ...] = (
+    "name",
+    "display_name",
+    "description",
+    "kind",
+    "target",
+    "config",
+    "parameters",
+    "parameter_queries",
+    "enabled",
+    "cron",
+    "timezone",
+    "run_at",
+    "queue",
+    "priority",
+    "timeout",
+    "max_retries",
+    "retry_delay",
+    "retry_backoff",
+    "retry_jitter",
+    "retry_max_delay",
+    "overlap",
+    "auto_disable_after",
+    "expected_max_duration",
+    "min_duration",
+    "grace_time",
+    "notify_on_failure",
+    "notify_on_success",
+    "notify_on_duration_exceeds",
+    "notification_emails",
+    "notification_channels",
+    "tags",
+    "owner",
+)
+
+# Keys of the job JSON that describe state, not definition.
+READ_ONLY_FIELDS: frozenset[str] = frozenset(
+    {
+        "source",
+        "schedule_type",
+        "human_schedule",
+        "next_run_at",
+        "disabled_reason",
+        "disabled_at",
+        "disabled_by",
+        "status",
+        "execution_count",
+        "success_count",
+        "failure_count",
+        "success_rate",
+        "consecutive_failures",
+        "last_run_at",
+        "last_success_at",
+        "last_failure_at",
+        "last_duration_ms",
+        "avg_duration_ms",
+        "last_error",
+        "created_at",
+        "updated_at",
+    }
+)
+
+
+def output_only_keys() -> frozenset[str]:
+    """Keys the job JSON prints that are not definition (health, is_running,
+    ...): read-only like READ_ONLY_FIELDS, whoever added them to the JSON."""
+    from jobs.api.serializers import JobSerializer
+
+    return frozenset(JobSerializer.Meta.fields) - frozenset(SPEC_FIELDS)
+
+
+_NAME = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9_]*$")
+_QUEUE = re.compile(r"^[-a-zA-Z0-9_.:]+$")
+
+
+# --- field cleaners: each takes the raw value and returns the canonical one,
+# or raises ValueError with a message that does not repeat the field name.
+
+
+def _str(max_length: int | None = None, *, allow_none: bool = True) -> Callable[[Any], str]:
+    def clean(value: Any) -> str:
+        if value is None and allow_none:
+            return ""
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {type(value).__name__}")
+        value = value.strip()
+        if max_length and len(value) > max_length:
+            raise ValueError(f"at most {max_length} characters")
+        return value
+
+    return clean
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _int(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
+    def clean(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            elif isinstance(value, str) and value.strip().isdigit():
+                value = int(value.strip())
+            else:
+                raise ValueError(f"expected a whole number, got {value!r}")
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+            raise ValueError(f"must be {bound}, got {value}")
+        return value
+
+    return clean
+
+
+def _number(minimum: float, maximum: float | None = None) -> Callable[[Any], float]:
+    def clean(value: Any) -> float:
+        if isinstance(value, str) and value.strip().endswith("%"):
+            try:
+                value = float(value.strip()[:-1]) / 100
+            except ValueError:
+                raise ValueError(f"expected a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"expected a number, got {value!r}")
+        value = float(value)
+        if math.isnan(value) or value < minimum or (maximum is not None and value > maximum):
+            bound = (
+                f"between {minimum:g} and {maximum:g}" if maximum is not None else f">= {minimum:g}"
+            )
+            raise ValueError(f"must be {bound}, got {value:g}")
+        return value
+
+    return clean
+
+
+def _duration(
+    minimum: float = 0, *, nullable: bool = False, maximum: Callable[[], float] | None = None
+):
+    def clean(value: Any) -> float | None:
+        if value is None or value == "":
+            if nullable:
+                return None
+            raise ValueError("is required (seconds or a duration such as 90s, 20m, 1h)")
+        seconds = parse_duration(value)
+        if math.isnan(seconds) or math.isinf(seconds):
+            raise ValueError(f"{value!r} is not a duration")
+        if seconds < minimum:
+            raise ValueError(f"must be at least {minimum:g}s, got {seconds:g}s")
+        if maximum is not None and seconds > maximum():
+            raise ValueError(f"must be at most {maximum():g}s (JOBS_MAX_TIMEOUT), got {seconds:g}s")
+        return seconds
+
+    return clean
+
+
+def _choice(choices: Iterable[str]) -> Callable[[Any], str]:
+    allowed = tuple(choices)
+
+    def clean(value: Any) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in allowed:
+            raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
+        return value.strip().lower()
+
+    return clean
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected a mapping, got {type(value).__name__}")
+    if not all(isinstance(k, str) for k in value):
+        raise ValueError("keys must be strings")
+    return dict(value)
+
+
+def _list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"expected a list, got {type(value).__name__}")
+    return list(value)
+
+
+def _str_list(value: Any) -> list[str]:
+    if isinstance(value, str):  # "a, b" is friendlier than ["a", "b"] on a command line
+        value = [p for p in (s.strip() for s in value.split(",")) if p]
+    items = _list(value)
+    if not all(isinstance(i, str) and i.strip() for i in items):
+        raise ValueError("expected a list of non-empty strings")
+    return [i.strip() for i in items]
+
+
+def _emails(value: Any) -> list[str]:
+    emails = _str_list(value)
+    for email in emails:
+        try:
+            validate_email(email)
+        except DjangoValidationError:
+            raise ValueError(f"{email!r} is not an email address") from None
+    return emails
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("is required")
+    value = value.strip()
+    if len(value) > 200 or not _NAME.match(value):
+        raise ValueError(
+            f"{value!r} must be a slug (letters, digits, '-' and '_', at most 200 characters)"
+        )
+    return value
+
+
+def _cron(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"expected a cron expression string, got {type(value).__name__}")
+    normalize_cron(value)  # raises ScheduleError (a ValueError) saying why
+    return " ".join(value.split())
+
+
+def _timezone(value: Any) -> str:
+    if value is None:
+        return "UTC"
+    if not isinstance(value, str):
+        raise ValueError(f"expected an IANA time zone name, got {type(value).__name__}")
+    get_zone(value.strip())
+    return value.strip()
+
+
+def _run_at_raw(value: Any) -> datetime | None:
+    """Parsed here; made aware in the job's zone later (it depends on `timezone`)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = parse_datetime(value.strip())
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            return parsed
+    raise ValueError(f"{value!r} is not an ISO 8601 date-time (e.g. 2030-01-31T02:00:00+01:00)")
+
+
+def _queue(value: Any) -> str:
+    value = _str(100)(value)
+    if value and not _QUEUE.match(value):
+        raise ValueError(f"{value!r} is not a valid queue name")
+    return value
+
+
+def _owner(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError("expected a username")
+    if not get_user_model().objects.filter(username=value.strip()).exists():
+        raise ValueError(f"unknown user {value!r}")
+    return value.strip()
+
+
+def _max_timeout() -> float:
+    return float(settings.JOBS_MAX_TIMEOUT)
+
+
+CLEANERS: dict[str, Callable[[Any], Any]] = {
+    "name": _name,
+    "display_name": _str(200),
+    "description": _str(),
+    "kind": _choice(JobKind.values),
+    "target": _str(300),
+    "config": _dict,
+    "parameters": _dict,
+    "parameter_queries": _list,
+    "enabled": _bool,
+    "cron": _cron,
+    "timezone": _timezone,
+    "run_at": _run_at_raw,
+    "queue": _queue,
+    "priority": _int(0, 9),
+    "timeout": _duration(1, maximum=_max_timeout),
+    "max_retries": _int(0, 100),
+    "retry_delay": _duration(0),
+    "retry_backoff": _number(1),
+    "retry_jitter": _number(0, 1),
+    "retry_max_delay": _duration(0),
+    "overlap": _choice(OverlapPolicy.values),
+    "auto_disable_after": _int(0),
+    "expected_max_duration": _duration(0, nullable=True),
+    "min_duration": _duration(0, nullable=True),
+    "grace_time": _duration(0),
+    "notify_on_failure": _bool,
+    "notify_on_success": _bool,
+    "notify_on_duration_exceeds": _duration(0, nullable=True),
+    "notification_emails": _emails,
+    "notification_channels": _str_list,
+    "tags": _str_list,
+    "owner": _owner,
+}
+assert set(CLEANERS) == set(SPEC_FIELDS)
+
+
+def default_values() -> dict[str, Any]:
+    """Canonical values of a spec that names only what it must."""
+    values: dict[str, Any] = {}
+    for field in SPEC_FIELDS:
+        if field in ("name", "owner", "cron", "run_at"):
+            values[field] = None
+            continue
+        values[field] = Job._meta.get_field(field).get_default()
+    values["timeout"] = float(settings.JOBS_DEFAULT_TIMEOUT)
+    for field in (
+        "timeout",
+        "retry_delay",
+        "retry_backoff",
+        "retry_jitter",
+        "retry_max_delay",
+        "grace_time",
+    ):
+        values[field] = float(values[field])
+    return values
