@@ -151,10 +151,13 @@ def prepare(load_examples: bool) -> None:
         say("loading the example jobs (examples/jobs.yaml)")
         call_command("jobs", "apply", str(ROOT / "examples" / "jobs.yaml"))
     if "compliance" in get_commands():
+        # Demo data is a nicety: a failure is reported, it does not stop the app.
         try:
             call_command("compliance", "demo")
-        except SystemExit as exc:  # a subcommand-less build exits from argparse
+        except SystemExit as exc:  # argparse exits when the subcommand is missing
             say(f"compliance demo not loaded (exit {exc.code})")
+        except Exception as exc:
+            say(f"compliance demo not loaded: {exc}")
     users = get_user_model()
     admin = users.objects.filter(is_superuser=True).order_by("pk").first()
     if admin is None:
