@@ -340,3 +340,15 @@ def test_run_wait_shows_progress_and_exits_by_outcome(tmp_path, start_worker):
     assert ok.stderr.strip().splitlines()[-1].startswith("succeeded in ")
     assert bad.returncode == 1
     assert "failed" in bad.stdout and "this example job always fails" in bad.stdout
+
+
+@pytest.mark.django_db
+def test_sync_discovers_the_jobs_modules_of_installed_apps(capsys):
+    out = jobs_cmd("sync", capsys=capsys)
+    again = json.loads(jobs_cmd("sync", "--json", capsys=capsys))
+
+    code_jobs = set(Job.objects.filter(source="code").values_list("name", flat=True))
+    assert code_jobs  # e.g. the built-in monitoring jobs in monitoring/jobs.py
+    assert f"{len(code_jobs)} created" in out
+    assert sorted(again["unchanged"]) == sorted(code_jobs)
+    assert again["created"] == [] and again["changed"] == {}
