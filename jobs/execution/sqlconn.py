@@ -59,8 +59,19 @@ class Connection:
     """A thin facade over a DB-API connection: the SQL dialect it speaks,
     its parameter style, and cancel()."""
 
-    def __init__(self, raw: Any, *, vendor: str, paramstyle: str, cancel: Any, closer: Any):
+    def __init__(
+        self,
+        raw: Any,
+        *,
+        vendor: str,
+        paramstyle: str,
+        cancel: Any,
+        closer: Any,
+        target: SqlTarget | None = None,
+    ):
         self.raw = raw
+        self.target = target
+        self.server_id: int | None = None  # backend pid (PostgreSQL) / connection id (MariaDB)
         self.vendor = vendor  # postgresql | mysql | mssql | sqlite | other
         self.paramstyle = paramstyle  # qmark (?) | format (%s)
         self._cancel = cancel
@@ -80,6 +91,30 @@ class Connection:
         cur.execute(sql, list(values))
         row = cur.fetchone()
         return tuple(row) if row is not None else None
+
+    def abort(self) -> None:
+        """Stop the running statement from another thread, through a second
+        connection: PostgreSQL cancels the backend's statement; MariaDB must
+        kill the connection, because KILL QUERY and max_statement_time stop
+        only the current statement inside a procedure, not the CALL."""
+        if (
+            self.server_id is None
+            or self.target is None
+            or self.vendor not in ("postgresql", "mysql")
+        ):
+            self.cancel()
+            return
+        statement = (
+            "SELECT pg_cancel_backend({})" if self.vendor == "postgresql" else "KILL CONNECTION {}"
+        )
+        with suppress(Exception):
+            helper = _connect(self.target, 10, autocommit=True)
+            try:
+                cur = helper.raw.cursor()
+                cur.execute(statement.format(int(self.server_id)))
+            finally:
+                helper._close()
+        self.cancel()
 
     def cancel(self) -> None:
         """Abort the running statement (callable from another thread)."""
@@ -115,12 +150,17 @@ def open_target(
 ) -> Iterator[Connection]:
     """Open `target`; on leaving, commit (unless read_only: roll back) or roll
     back on error, and close. `timeout` bounds each statement."""
-    conn = (
-        _open_odbc(target.connection, timeout, autocommit)
-        if target.connection
-        else _open_django(target.database or "", timeout, autocommit)
-    )
+    conn = _connect(target, timeout, autocommit)
     try:
+        if conn.vendor in ("postgresql", "mysql"):
+            cur = conn.raw.cursor()
+            cur.execute(
+                "SELECT pg_backend_pid()"
+                if conn.vendor == "postgresql"
+                else "SELECT CONNECTION_ID()"
+            )
+            conn.server_id = int(cur.fetchone()[0])
+            cur.close()
         setup = []
         if read_only:
             setup.append(
@@ -146,6 +186,15 @@ def open_target(
         _quiet(conn._close)
 
 
+def _connect(target: SqlTarget, timeout: float, autocommit: bool) -> Connection:
+    if target.connection:
+        conn = _open_odbc(target.connection, timeout, autocommit)
+    else:
+        conn = _open_django(target.database or "", timeout, autocommit)
+    conn.target = target
+    return conn
+
+
 def _quiet(fn: Any) -> None:
     with suppress(Exception):
         fn()
@@ -158,7 +207,8 @@ def _open_odbc(connection_string: str, timeout: float, autocommit: bool) -> Conn
     raw = pyodbc.connect(
         connection_string, autocommit=autocommit, timeout=max(1, min(15, math.ceil(timeout)))
     )
-    raw.timeout = max(1, math.ceil(timeout))  # SQL_ATTR_QUERY_TIMEOUT, where the driver supports it
+    with suppress(pyodbc.Error):  # a driver-side timeout where supported (psqlodbc refuses it)
+        raw.timeout = max(1, math.ceil(timeout))
     vendor = _vendor_from_dbms(raw.getinfo(pyodbc.SQL_DBMS_NAME))
 
     def cancel(c: Connection) -> None:
