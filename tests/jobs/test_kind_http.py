@@ -252,15 +252,19 @@ def test_redirect_is_followed_and_credentials_are_not_sent_to_another_host():
 def test_redirect_to_loopback_is_refused_when_only_the_origin_is_allowed():
     # The origin lives on 127.0.0.2, the only allowed address; it redirects
     # to a server on 127.0.0.1, which is plain loopback and must not be hit.
-    with http_server(lambda r: json_response({"secret": "internal"})) as internal:
-        with override_settings(JOBS_HTTP_ALLOWED_NETWORKS=["127.0.0.2/32"]):
-            with http_server(
-                lambda r: (301, {"Location": internal.url("/admin")}, b""), host="127.0.0.2"
-            ) as origin:
-                with pytest.raises(
-                    PermanentFailure, match=r"refused to connect to 127.0.0.1: a loopback address"
-                ):
-                    call({"url": origin.url("/")})
+    only_origin = override_settings(JOBS_HTTP_ALLOWED_NETWORKS=["127.0.0.2/32"])
+    refused = pytest.raises(
+        PermanentFailure, match=r"refused to connect to 127.0.0.1: a loopback address"
+    )
+    with (
+        http_server(lambda r: json_response({"secret": "internal"})) as internal,
+        only_origin,
+        http_server(
+            lambda r: (301, {"Location": internal.url("/admin")}, b""), host="127.0.0.2"
+        ) as origin,
+        refused,
+    ):
+        call({"url": origin.url("/")})
     assert len(origin.requests) == 1
     assert internal.requests == []
 
@@ -280,9 +284,9 @@ def test_too_many_redirects_fail():
     with (
         http_server(lambda r: (302, {"Location": "/again"}, b"")) as srv,
         override_settings(JOBS_HTTP_MAX_REDIRECTS=3),
+        pytest.raises(PermanentFailure, match="more than 3 redirects"),
     ):
-        with pytest.raises(PermanentFailure, match="more than 3 redirects"):
-            call({"url": srv.url("/")})
+        call({"url": srv.url("/")})
     assert len(srv.requests) == 4
 
 
