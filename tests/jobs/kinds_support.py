@@ -73,7 +73,7 @@ Route = Callable[[Recorded], tuple[int, dict[str, str], bytes | Iterator[bytes]]
 
 
 @contextmanager
-def http_server(route: Route, host: str = "127.0.0.1") -> Iterator[Server]:
+def http_server(route: Route, host: str = "127.0.0.1", tls: Any = None) -> Iterator[Server]:
     """A threaded HTTP/1.1 server; `route(request)` returns (status, headers, body)."""
     server_info = Server(host, 0)
 
@@ -117,6 +117,8 @@ def http_server(route: Route, host: str = "127.0.0.1") -> Iterator[Server]:
 
     srv = http.server.ThreadingHTTPServer((host, 0), Handler)
     srv.daemon_threads = True
+    if tls is not None:
+        srv.socket = tls.wrap_socket(srv.socket, server_side=True)
     server_info.port = srv.server_port
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()

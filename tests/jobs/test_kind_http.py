@@ -355,3 +355,62 @@ def test_bad_http_config_is_refused_naming_the_field(config, field):
     with override_settings(JOBS_HTTP_ALLOWED_NETWORKS=[]), pytest.raises(ValidationError) as exc:
         http.validate({"config": config})
     assert exc.value.message.startswith(field), exc.value.message
+
+
+# --- TLS ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def https_server(tmp_path):
+    """A loopback HTTPS server with a freshly made self-signed certificate."""
+    import datetime as dt
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    with http_server(lambda r: json_response({"ok": True}), tls=context) as srv:
+        yield srv, str(cert_file)
+
+
+def test_tls_is_verified_by_default_and_a_job_may_name_its_ca_bundle(https_server):
+    srv, bundle = https_server
+    url = f"https://127.0.0.1:{srv.port}/"
+    with pytest.raises(PermanentFailure, match="TLS error"):
+        call({"url": url})
+    result, _ = call({"url": url, "ca_bundle": bundle})
+    assert result["status"] == 200
+    result, _ = call({"url": url, "verify_tls": False})
+    assert result["status"] == 200
