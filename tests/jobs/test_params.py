@@ -302,3 +302,23 @@ def test_masked_parameters_hide_secrets_and_are_json_ready():
     assert masked["Plain"] == "visible"
     assert masked["today"] == "2024-03-10" and masked["now"] == "2024-03-10T23:30:15+00:00"
     assert "8-8-8-8-8" not in str(masked) and "tok-123456" not in str(masked)
+
+
+def test_a_cached_query_result_is_reused_within_its_time_to_live():
+    job = make_job(
+        "process",
+        {"executable": "/bin/true", "connections": {"r": POSTGRES}},
+        parameter_queries=[
+            {"name": "Stamp", "query": "SELECT clock_timestamp()", "connection": "r", "cache": 60}
+        ],
+    )
+    uncached = make_job(
+        "process",
+        {"executable": "/bin/true", "connections": {"r": POSTGRES}},
+        parameter_queries=[
+            {"name": "Stamp", "query": "SELECT clock_timestamp()", "connection": "r"}
+        ],
+    )
+    first, second = resolve(job)["Stamp"], resolve(job)["Stamp"]
+    assert isinstance(first, datetime) and first == second
+    assert resolve(uncached)["Stamp"] != resolve(uncached)["Stamp"]
