@@ -221,14 +221,19 @@ def secret_values(kind: str, config: dict[str, Any]) -> list[str]:
     return values
 
 
-def secrets_rotate() -> int:
+def secrets_rotate(*, actor: Any = None) -> int:
     """Re-seal every job's secrets with the newest key (MultiFernet.rotate),
     so an old key can then be removed. Idempotent; one row at a time, each
-    under a row lock. Returns how many jobs were re-sealed."""
+    under a row lock with its audit record (secrets.rotate, no values).
+    Raises SecretsUnavailable if some row opens with none of the keys.
+    Returns how many jobs were re-sealed."""
     from django.db import transaction
 
+    from jobs.actors import Actor
     from jobs.models import Job
+    from jobs.services.audit import audit_record
 
+    actor = actor or Actor.system()
     fernet = _fernet()
     count = 0
     for pk in Job.objects.exclude(secrets="").values_list("pk", flat=True):
@@ -238,6 +243,13 @@ def secrets_rotate() -> int:
                 decrypt(job.secrets, job_name=job.name)  # clear error if no key fits
                 job.secrets = fernet.rotate(job.secrets.encode()).decode()
                 job.save(update_fields=["secrets"])
+                audit_record(
+                    actor=actor,
+                    action="secrets.rotate",
+                    target_type="job",
+                    target=job.name,
+                    job_name=job.name,
+                )
                 count += 1
     return count
 

@@ -135,3 +135,25 @@ def test_secrets_are_not_in_clear_in_the_job_row(db):
         row = " ".join(cur.fetchone())
     for secret in CLEAR:
         assert secret not in row
+
+
+def test_rotate_secrets_command_reseals_and_audits_without_values(db, capsys):
+    from django.core.management import call_command
+
+    from jobs.models import AuditEvent
+
+    with override_settings(JOBS_SECRET_KEYS=[OLD_KEY]):
+        public, sealed = seal_config("http", HTTP_CONFIG)
+        Job.objects.create(
+            name="cli-rotating", kind="http", config=public, secrets=sealed, schedule_type="manual"
+        )
+    with override_settings(JOBS_SECRET_KEYS=[NEW_KEY, OLD_KEY]):
+        call_command("jobs", "rotate-secrets")
+    assert "re-sealed the secrets of 1 job(s)" in capsys.readouterr().out
+    with override_settings(JOBS_SECRET_KEYS=[NEW_KEY]):
+        assert (
+            open_config(Job.objects.get(name="cli-rotating"))["headers"]["X-Api-Key"]
+            == "api-key-456"
+        )
+    event = AuditEvent.objects.get(action="secrets.rotate", target="cli-rotating")
+    assert event.source == "cli" and "api-key-456" not in json.dumps(event.changes)
