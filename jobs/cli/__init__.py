@@ -16,6 +16,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 SUBCOMMAND_MODULES = [
     "jobs.cli.core",  # list, info, run, history, enable, disable, cancel, apply
     "monitoring.cli",  # stats, health, status, cleanup, schedule, token
+    "jobs.cli.secrets",  # rotate-secrets
 ]
 
 
