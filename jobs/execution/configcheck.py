@@ -25,17 +25,24 @@ class ConfigCheck:
             fail("config", "must be an object")
         unknown = sorted(set(config) - set(allowed) - COMMON_KEYS)
         if unknown:
-            fail(f"config.{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(set(allowed) | COMMON_KEYS))})")
+            fail(
+                f"config.{unknown[0]}",
+                f"unknown key (allowed: {', '.join(sorted(set(allowed) | COMMON_KEYS))})",
+            )
         self.config = config
         for block in COMMON_KEYS:
             value = config.get(block)
-            if value is not None and not (isinstance(value, dict) and all(isinstance(k, str) for k in value)):
+            if value is not None and not (
+                isinstance(value, dict) and all(isinstance(k, str) for k in value)
+            ):
                 fail(f"config.{block}", "must be an object of name: value")
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.config.get(key, default)
 
-    def string(self, key: str, *, required: bool = False, field: str | None = None, value: Any = None) -> str | None:
+    def string(
+        self, key: str, *, required: bool = False, field: str | None = None, value: Any = None
+    ) -> str | None:
         field = field or f"config.{key}"
         value = self.config.get(key) if value is None else value
         if value is None or value == "":
@@ -54,7 +61,9 @@ class ConfigCheck:
             fail(f"config.{key}", "expected true or false")
         return value
 
-    def number(self, key: str, *, minimum: float = 0, integer: bool = False, maximum: float | None = None) -> float | None:
+    def number(
+        self, key: str, *, minimum: float = 0, integer: bool = False, maximum: float | None = None
+    ) -> float | None:
         value = self.config.get(key)
         if value is None:
             return None

@@ -33,7 +33,9 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NUMERIC_HOST = re.compile(r"^[0-9a-fA-Fx.]+$")
-_DOTTED_QUAD = re.compile(r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$")
+_DOTTED_QUAD = re.compile(
+    r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$"
+)
 
 
 class BlockedAddress(Exception):
@@ -106,7 +108,9 @@ def check_ip(address: str | IPAddress, *, host: str = "") -> IPAddress:
         if any(c.version == network.version and c in network for c in candidates):
             return ip
     shown = f"{host} ({ip})" if host and host != str(ip) else str(ip)
-    raise BlockedAddress(f"refused to connect to {shown}: {reason} (not in JOBS_HTTP_ALLOWED_NETWORKS)")
+    raise BlockedAddress(
+        f"refused to connect to {shown}: {reason} (not in JOBS_HTTP_ALLOWED_NETWORKS)"
+    )
 
 
 def parse_host(host: str) -> str:
@@ -145,7 +149,9 @@ def check_url(url: str) -> Target:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise BlockedAddress(f"refused URL scheme {parts.scheme or '(none)'!r}: only http and https")
+        raise BlockedAddress(
+            f"refused URL scheme {parts.scheme or '(none)'!r}: only http and https"
+        )
     if not parts.hostname:
         raise BlockedAddress("refused URL without a host")
     host = parse_host(parts.hostname)
@@ -198,7 +204,12 @@ class GuardedAdapter(HTTPAdapter):
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _GuardedHTTPPool,
+            "https": _GuardedHTTPSPool,
+        }
 
-    def proxy_manager_for(self, *args: Any, **kwargs: Any):  # pragma: no cover - proxies are disabled
+    def proxy_manager_for(
+        self, *args: Any, **kwargs: Any
+    ):  # pragma: no cover - proxies are disabled
         raise BlockedAddress("HTTP jobs do not use proxies")
