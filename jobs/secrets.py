@@ -44,7 +44,7 @@ SECRET_HEADERS = frozenset(
     }
 )
 SECRET_NAME = re.compile(
-    r"(pass(word|wd)?|secret|token|api[_-]?key|credential|auth|private[_-]?key)", re.I
+    r"(pass(word|wd)?|secret|token|api[_-]?key|credential|auth(?!ors?\b)|private[_-]?key)", re.I
 )
 
 Path = tuple[str, ...]

@@ -24,7 +24,7 @@ _PLACEHOLDER = re.compile(rf"\{{\{{({_IDENT}(?::[^{{}}]*)?)\}}\}}|\{{({_IDENT})(
 # Parameter names whose values are masked wherever a run is stored or shown,
 # even when the operator did not mark them secret.
 SECRET_NAME = re.compile(
-    r"(pass(word|wd)?|secret|token|api[_-]?key|credential|auth|private[_-]?key)", re.I
+    r"(pass(word|wd)?|secret|token|api[_-]?key|credential|auth(?!ors?\b)|private[_-]?key)", re.I
 )
 _URL_AUTHORITY_VALUE = re.compile(r"^[A-Za-z0-9.\-:\[\]]*$")
 _JSON_SCALAR = re.compile(r"^(-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?|true|false|null)$")
