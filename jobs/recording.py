@@ -18,6 +18,8 @@ from billiard.exceptions import WorkerLostError
 from celery.exceptions import TimeLimitExceeded
 from celery.signals import task_failure, task_postrun, task_prerun, task_revoked, worker_ready
 
+from django.db import connections
+
 from jobs.models import RunStatus
 
 logger = logging.getLogger(__name__)
@@ -25,14 +27,17 @@ EXECUTE_TASK = "jobs.execute_run"
 
 
 @task_prerun.connect
-def record_run_start(sender=None, task_id=None, task=None, **_):
+def record_run_start(sender=None, task_id=None, task=None, kwargs=None, **_):
     if task is None or task.name != EXECUTE_TASK:
         return
     from jobs.services.runs import run_start
 
     try:
         task.request.jobwarden_claim = run_start(
-            task_id, worker=task.request.hostname or "", pid=os.getpid()
+            task_id,
+            worker=task.request.hostname or "",
+            pid=os.getpid(),
+            job_id=(kwargs or {}).get("job_id"),
         )
     except Exception:
         logger.exception("could not claim run %s", task_id)
@@ -52,6 +57,16 @@ def record_run_end(sender=None, task_id=None, task=None, retval=None, **_):
     if not isinstance(retval, Outcome):  # the body itself crashed
         retval = Outcome(status=RunStatus.FAILED, error=f"internal error: {retval!r}")
     run_finish(claim, retval)
+
+
+@task_postrun.connect
+def close_broken_connections(**_):
+    # Connections persist across tasks (CELERY_DB_REUSE_MAX); one that saw an
+    # error is checked and replaced here, so one bad moment does not poison
+    # every later run of this process.
+    for conn in connections.all(initialized_only=True):
+        if conn.errors_occurred:
+            conn.close_if_unusable_or_obsolete()
 
 
 @task_failure.connect

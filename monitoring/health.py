@@ -155,6 +155,7 @@ def _duration_anomaly(f: HealthFacts, now: datetime) -> dict | None:
         f.median_ms
         and f.median_samples >= settings.MONITORING_ANOMALY_MIN_SAMPLES
         and last > factor * f.median_ms
+        and last - f.median_ms >= settings.MONITORING_ANOMALY_MIN_EXCESS * 1000
     ):
         return issue(
             IssueType.DURATION_ANOMALY,

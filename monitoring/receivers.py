@@ -83,4 +83,5 @@ def _maybe_anomalous(duration_ms: int | None, job: Any) -> bool:
         avg
         and job.execution_count >= settings.MONITORING_ANOMALY_MIN_SAMPLES
         and duration_ms > settings.MONITORING_ANOMALY_FACTOR * avg
+        and duration_ms - avg >= settings.MONITORING_ANOMALY_MIN_EXCESS * 1000
     )

@@ -128,6 +128,10 @@ CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2, minimum=1)
 CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_WORKER_SEND_TASK_EVENTS", False)
 CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes every database connection around every task
+# unless this is set; reconnecting per task costs more than the whole run
+# path. Broken connections are closed by jobs.recording instead.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 100_000, minimum=1)
 # Unacked messages come back after the visibility timeout: it must exceed the
 # longest job timeout or a long job would be delivered twice (system check).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -159,6 +163,9 @@ JOBS_SWEEP_INTERVAL = env_duration("JOBS_SWEEP_INTERVAL", "20s")
 CELERY_BEAT_SCHEDULE = {
     "jobwarden-sweep": {"task": "jobs.sweep", "schedule": JOBS_SWEEP_INTERVAL},
 }
+# Workers cache job definitions this long: an edit reaches them within it.
+# (Whether a job is enabled is always read from the database.)
+JOBS_DEFINITION_CACHE_SECONDS = env_float("JOBS_DEFINITION_CACHE_SECONDS", 2.0, minimum=0)
 JOBS_OUTPUT_MAX_BYTES = env_int("JOBS_OUTPUT_MAX_BYTES", 64 * 1024, minimum=1024)
 JOBS_RUN_RETENTION_DAYS = env_int("JOBS_RUN_RETENTION_DAYS", 90, minimum=1)
 JOBS_LOAD_EXAMPLES = env_bool("JOBS_LOAD_EXAMPLES", False)
@@ -262,6 +269,8 @@ MONITORING_DEFAULT_EXPECTED_MAX_DURATION = env_duration(
 MONITORING_ANOMALY_FACTOR = env_float("MONITORING_ANOMALY_FACTOR", 3.0, minimum=1)
 MONITORING_ANOMALY_SAMPLE = env_int("MONITORING_ANOMALY_SAMPLE", 20, minimum=1)
 MONITORING_ANOMALY_MIN_SAMPLES = env_int("MONITORING_ANOMALY_MIN_SAMPLES", 5, minimum=1)
+# ...and by at least this much: 3x of a few milliseconds is scheduling noise.
+MONITORING_ANOMALY_MIN_EXCESS = env_duration("MONITORING_ANOMALY_MIN_EXCESS", "5s")
 # A run is stuck once it runs this long past its timeout (the engine kills it
 # at timeout + JOBS_TIMEOUT_GRACE; anything later means the kill did not land).
 MONITORING_STUCK_GRACE = env_duration("MONITORING_STUCK_GRACE", "60s")

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import logging
 import random
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from jobs import runstore
 from jobs import schedule as cron
 from jobs.actors import Actor
 from jobs.errors import Conflict, NotFound, ValidationError
 from jobs.execution import lease
-from jobs.models import Job, JobRun, JobStatus, RunStatus, RunTrigger
+from jobs.models import Job, JobRun, RunStatus, RunTrigger
+from jobs.runstore import job_cache
 from jobs.services.audit import audit_record
 from jobs.signals import run_finished
 
@@ -33,6 +35,7 @@ logger = logging.getLogger(__name__)
 # and code triggers are routine operation, not management.
 _AUDITED_SOURCES = {"admin", "api", "cli"}
 _MAX_ERROR = 10_000
+DEFAULT_PRIORITY = 5
 
 
 @dataclass
@@ -90,38 +93,52 @@ def run_trigger(
         )
     if trigger not in RunTrigger.values:
         raise ValidationError(f"unknown trigger {trigger!r}", fields={"trigger": "unknown"})
-    with transaction.atomic():
-        job = Job.objects.filter(name=job_name).first()
-        if job is None:
-            raise NotFound(f"unknown job {job_name!r}", fields={"job": "not found"})
-        if not job.enabled and not force:
-            why = f" ({job.disabled_reason})" if job.disabled_reason else ""
-            raise Conflict(
-                f"job {job.name!r} is disabled{why}; use force to run it anyway",
-                fields={"job": "disabled"},
-                code="job_disabled",
-            )
-        overrides = dict(parameters or {})
-        run = JobRun.objects.create(
-            job=job,
-            trigger=RunTrigger.FORCED if force else trigger,
-            triggered_by=actor.name,
-            reason=reason or "",
-            parameters={**(job.parameters or {}), **overrides},
-            metadata={"overrides": overrides, "source": actor.source},
-        )
-        if actor.source in _AUDITED_SOURCES:
+    job = job_cache.by_name(job_name)
+    if job is None:
+        raise NotFound(f"unknown job {job_name!r}", fields={"job": "not found"})
+    overrides = dict(parameters or {})
+    values = {
+        "trigger": RunTrigger.FORCED if force else trigger,
+        "triggered_by": actor.name[:150],
+        "reason": reason or "",
+        "parameters": {**(job.parameters or {}), **overrides},
+        "metadata": {"overrides": overrides, "source": actor.source},
+        "queued_at": timezone.now(),
+    }
+    audited = actor.source in _AUDITED_SOURCES
+    # The hot path is one INSERT that also checks the job is enabled; the
+    # audit record (people only) joins it in one transaction.
+    with transaction.atomic() if audited else nullcontext():
+        run_id = runstore.insert_run_if_enabled(job.name, values, force=force)
+        if run_id is None:
+            _refuse_trigger(job_name)
+        if audited:
             audit_record(
                 actor=actor,
                 action="run.trigger",
                 target_type="run",
-                target=str(run.id),
+                target=str(run_id),
                 job_name=job.name,
                 changes={"parameters": [None, overrides]} if overrides else {},
                 reason=reason,
             )
-        transaction.on_commit(lambda: _enqueue(run, job))
+        transaction.on_commit(lambda: _enqueue(run_id, job))
+    run = JobRun(id=run_id, job=job, **values)
+    run._state.adding, run._state.db = False, "default"
     return run
+
+
+def _refuse_trigger(job_name: str) -> None:
+    """Why the insert refused: the job is gone, or disabled."""
+    job = Job.objects.filter(name=job_name).first()
+    if job is None:
+        raise NotFound(f"unknown job {job_name!r}", fields={"job": "not found"})
+    why = f" ({job.disabled_reason})" if job.disabled_reason else ""
+    raise Conflict(
+        f"job {job.name!r} is disabled{why}; use force to run it anyway",
+        fields={"job": "disabled"},
+        code="job_disabled",
+    )
 
 
 def run_fire_scheduled(job_name: str, now: datetime | None = None) -> JobRun | None:
@@ -157,7 +174,7 @@ def run_fire_scheduled(job_name: str, now: datetime | None = None) -> JobRun | N
             )
             next_run_at = cron.next_fire(job.cron, job.timezone, now) if job.is_recurring else None
             Job.objects.filter(pk=job.pk).update(next_run_at=next_run_at)
-            transaction.on_commit(lambda: _enqueue(run, job))
+            transaction.on_commit(lambda: _enqueue(run.pk, job))
     except IntegrityError:
         logger.info(
             "scheduled fire %s of %s already recorded; duplicate dispatch ignored",
@@ -168,14 +185,16 @@ def run_fire_scheduled(job_name: str, now: datetime | None = None) -> JobRun | N
     return run
 
 
-def _enqueue(run: JobRun, job: Job, countdown: float | None = None) -> None:
+def _enqueue(run_id: Any, job: Job, countdown: float | None = None) -> None:
     from jobs.tasks import execute_run_task
 
     execute_run_task.apply_async(
-        args=[str(run.id)],
-        task_id=str(run.id),
+        args=[str(run_id)],
+        kwargs={"job_id": job.pk},
+        task_id=str(run_id),
         queue=job.queue_name,
-        priority=job.priority,
+        # Redis emulates priorities with extra lists: only ask when it matters.
+        priority=job.priority if job.priority != DEFAULT_PRIORITY else None,
         countdown=countdown,
         # Soft limit lets the job clean up; the hard kill follows after the grace.
         soft_time_limit=job.timeout,
@@ -185,7 +204,7 @@ def _enqueue(run: JobRun, job: Job, countdown: float | None = None) -> None:
 
 def run_requeue(run: JobRun, countdown: float) -> None:
     """Send a queued run's message again (overlap=queue waiting, lost message)."""
-    _enqueue(run, run.job, countdown=countdown)
+    _enqueue(run.pk, run.job, countdown=countdown)
 
 
 # --- cancel -----------------------------------------------------------------
@@ -252,28 +271,34 @@ def _get_run(run_id: Any) -> JobRun:
 # --- start ------------------------------------------------------------------
 
 
-def run_start(run_id: str, *, worker: str, pid: int) -> Claim:
+def run_start(run_id: str, *, worker: str, pid: int, job_id: int | None = None) -> Claim:
     """Claim a queued run for this worker, enforcing enabled and overlap.
 
     Returns a Claim: claimed (execute it), wait (overlap=queue, check again
-    later), or neither (skipped, cancelled, or a duplicate delivery).
+    later), or neither (skipped, cancelled, or a duplicate delivery). The
+    happy path is one Redis call (the lease, unless overlap=allow) and one
+    UPDATE; the job definition comes from the per-process cache.
     """
-    run = JobRun.objects.select_related("job").filter(pk=run_id).first()
-    if run is None or run.status != RunStatus.QUEUED:
-        return Claim(run=run)  # duplicate delivery, cancelled, or deleted
-    job = run.job
-    if not job.enabled and run.trigger != RunTrigger.FORCED:
-        _record_unstarted(run, RunStatus.SKIPPED, "job is disabled")
-        return Claim(run=run)
-
+    job = job_cache.get(job_id) if job_id else None
+    if job is None:  # message without a job id: look the run up
+        found = JobRun.objects.select_related("job").filter(pk=run_id).first()
+        if found is None:
+            return Claim(run=None)
+        job = found.job
     key = None
     if job.overlap != "allow":
         key = lease.lease_key(job.pk)
-        token = str(run.pk)
+        token = str(run_id)
         if not lease.acquire(key, token):
             current = lease.holder(key) or "another run"
-            waiter = lease.waiter_key(job.pk)
-            if job.overlap == "queue" and lease.acquire(waiter, token):
+            run = (
+                JobRun.objects.select_related("job")
+                .filter(pk=run_id, status=RunStatus.QUEUED)
+                .first()
+            )
+            if run is None:
+                return Claim(run=None)
+            if job.overlap == "queue" and lease.acquire(lease.waiter_key(job.pk), token):
                 return Claim(run=run, wait=min(settings.JOBS_HEARTBEAT_INTERVAL, 5.0))
             why = f"job is already running (run {current})"
             if job.overlap == "queue":
@@ -283,22 +308,15 @@ def run_start(run_id: str, *, worker: str, pid: int) -> Claim:
         if job.overlap == "queue":
             lease.release(lease.waiter_key(job.pk), token)
 
-    now = timezone.now()
-    claimed = JobRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:255], pid=pid
-    )
-    if not claimed:
+    run = runstore.claim_run(run_id, now=timezone.now(), worker=worker, pid=pid)
+    if run is None:
         if key:
-            lease.release(key, str(run.pk))
-        return Claim(run=run)
-    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
-    run.status, run.started_at, run.heartbeat_at, run.worker, run.pid = (
-        RunStatus.RUNNING,
-        now,
-        now,
-        worker,
-        pid,
-    )
+            lease.release(key, str(run_id))
+        existing = JobRun.objects.select_related("job").filter(pk=run_id).first()
+        if existing is not None and existing.status == RunStatus.QUEUED:
+            _record_unstarted(existing, RunStatus.SKIPPED, "job is disabled")
+        return Claim(run=existing)
+    run.job = job
     return Claim(run=run, claimed=True, lease_key=key)
 
 
@@ -346,93 +364,104 @@ def run_record_end(
     started = run.started_at or now
     duration_ms = max(0, int((now - started).total_seconds() * 1000))
     status = outcome.status
-    retry_run: JobRun | None = None
-    previous_failures = job.consecutive_failures
+    is_failure = status in (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ORPHANED)
+    will_retry = (
+        is_failure and not outcome.permanent and job.enabled and run.attempt <= job.max_retries
+    )
+    if will_retry and status == RunStatus.FAILED:
+        # timed_out / orphaned keep their more specific status; the retry run
+        # links back to them all the same.
+        status = RunStatus.RETRYING
+    values: dict[str, Any] = {
+        "status": status,
+        "finished_at": now,
+        "duration_ms": duration_ms,
+        "error": (outcome.error or "")[:_MAX_ERROR],
+        "traceback": outcome.traceback or "",
+        "output": outcome.output,
+        "stderr": outcome.stderr,
+        "output_truncated": outcome.output_truncated,
+    }
+    if outcome.result is not None:
+        values["result"] = outcome.result
+    if outcome.exit_code is not None:
+        values["exit_code"] = outcome.exit_code
+    if outcome.progress is not None:
+        values["progress"] = outcome.progress
+        values["progress_message"] = outcome.progress_message[:500]
+    if outcome.parameters is not None:
+        values["parameters"] = outcome.parameters
+    if outcome.metadata:
+        values["metadata"] = {**(run.metadata or {}), **outcome.metadata}
+    job_sets = _job_live_state(run, status, duration_ms, now, values["error"], final=not will_retry)
 
-    with transaction.atomic():
-        is_failure = status in (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ORPHANED)
-        will_retry = (
-            is_failure and not outcome.permanent and job.enabled and run.attempt <= job.max_retries
-        )
-        if will_retry and status == RunStatus.FAILED:
-            # timed_out / orphaned keep their more specific status; the retry
-            # run links back to them all the same.
-            status = RunStatus.RETRYING
-        fields: dict[str, Any] = {
-            "status": status,
-            "finished_at": now,
-            "duration_ms": duration_ms,
-            "error": (outcome.error or "")[:_MAX_ERROR],
-            "traceback": outcome.traceback or "",
-            "output": outcome.output,
-            "stderr": outcome.stderr,
-            "output_truncated": outcome.output_truncated,
-        }
-        if outcome.result is not None:
-            fields["result"] = outcome.result
-        if outcome.exit_code is not None:
-            fields["exit_code"] = outcome.exit_code
-        if outcome.progress is not None:
-            fields["progress"] = outcome.progress
-            fields["progress_message"] = outcome.progress_message[:500]
-        if outcome.parameters is not None:
-            fields["parameters"] = outcome.parameters
-        if outcome.metadata:
-            fields["metadata"] = {**(run.metadata or {}), **outcome.metadata}
-        if not JobRun.objects.filter(pk=run.pk, status=expected).update(**fields):
+    if not is_failure:
+        # The common case: one statement on PostgreSQL, no explicit transaction.
+        counts = runstore.record_end(run.pk, expected, values, job_sets)
+        if counts is None:
             return None
-        for name, value in fields.items():
-            setattr(run, name, value)
-
-        _update_job_live_state(job, run, status, duration_ms, now, final=not will_retry)
-        if will_retry:
-            retry_run = _create_retry(run, job, outcome, now)
-        elif is_failure:
-            job.refresh_from_db()
-            _maybe_auto_disable(job, run)
-        if retry_run is not None:
-            delay = (retry_run.scheduled_for - now).total_seconds()
-            transaction.on_commit(lambda: _enqueue(retry_run, job, countdown=max(delay, 0)))
-
+    else:
+        with transaction.atomic():
+            counts = runstore.record_end(run.pk, expected, values, job_sets)
+            if counts is None:
+                return None
+            job.consecutive_failures = counts[1]
+            if will_retry:
+                retry_run = _create_retry(run, job, outcome, now, values["error"])
+                delay = (retry_run.scheduled_for - now).total_seconds()
+                transaction.on_commit(lambda: _enqueue(retry_run.pk, job, countdown=max(delay, 0)))
+            else:
+                _maybe_auto_disable(job, run, values["error"])
+    for name, value in values.items():
+        setattr(run, name, value)
+    previous_failures, job.consecutive_failures = counts
+    if job_sets:
+        job.status, job.last_run_id = status, run.pk
     run_finished.send(
         sender=JobRun, run=run, job=job, previous_consecutive_failures=previous_failures
     )
     return run
 
 
-def _update_job_live_state(
-    job: Job, run: JobRun, status: str, duration_ms: int, now: datetime, *, final: bool
-) -> None:
-    """One UPDATE with expressions: concurrent finishes never lose a count."""
+def _job_live_state(
+    run: JobRun, status: str, duration_ms: int, now: datetime, error: str, *, final: bool
+) -> list[tuple[str, str, list[Any]]]:
+    """The job row's SET clauses for a run's end, as expressions over the
+    row's current values: concurrent finishes never lose a count."""
     if status == RunStatus.SKIPPED:
-        return
-    executed = run.started_at is not None
-    updates: dict[str, Any] = {"status": status, "last_run_id": run.pk}
-    if executed:
-        updates.update(
-            last_run_at=run.started_at,
-            execution_count=F("execution_count") + 1,
-            last_duration_ms=duration_ms,
-            avg_duration_ms=Case(
-                When(avg_duration_ms__isnull=True, then=Value(float(duration_ms))),
-                default=(F("avg_duration_ms") * F("execution_count") + duration_ms)
-                / (F("execution_count") + 1.0),
+        return []
+    v = runstore.job_value
+    sets: list[tuple[str, str, list[Any]]] = [
+        ("status", "%s", [status]),
+        ("last_run_id", "%s", [v("last_run_id", run.pk)]),
+    ]
+    if run.started_at is not None:
+        sets += [
+            ("last_run_at", "%s", [v("last_run_at", run.started_at)]),
+            ("execution_count", "execution_count + 1", []),
+            ("last_duration_ms", "%s", [duration_ms]),
+            (
+                "avg_duration_ms",
+                "CASE WHEN avg_duration_ms IS NULL THEN %s "
+                "ELSE (avg_duration_ms * execution_count + %s) / (execution_count + 1.0) END",
+                [float(duration_ms), float(duration_ms)],
             ),
-        )
+        ]
     if status == RunStatus.SUCCEEDED:
-        updates.update(
-            success_count=F("success_count") + 1, last_success_at=now, consecutive_failures=0
-        )
-        job.consecutive_failures = 0
+        sets += [
+            ("success_count", "success_count + 1", []),
+            ("last_success_at", "%s", [v("last_success_at", now)]),
+            ("consecutive_failures", "0", []),
+        ]
     elif status in RunStatus.failures():
-        updates.update(
-            failure_count=F("failure_count") + 1, last_failure_at=now, last_error=run.error[:2000]
-        )
+        sets += [
+            ("failure_count", "failure_count + 1", []),
+            ("last_failure_at", "%s", [v("last_failure_at", now)]),
+            ("last_error", "%s", [error[:2000]]),
+        ]
         if final:  # only a failure that will not be retried counts towards auto-disable
-            updates["consecutive_failures"] = F("consecutive_failures") + 1
-    Job.objects.filter(pk=job.pk).update(**updates)
-    job.status = status
-    job.last_run_id = run.pk
+            sets.append(("consecutive_failures", "consecutive_failures + 1", []))
+    return sets
 
 
 def retry_delay(
@@ -448,7 +477,7 @@ def retry_delay(
     return max(delay, 0.0)
 
 
-def _create_retry(run: JobRun, job: Job, outcome: Outcome, now: datetime) -> JobRun:
+def _create_retry(run: JobRun, job: Job, outcome: Outcome, now: datetime, error: str) -> JobRun:
     delay = retry_delay(job, run.attempt, outcome.retry_after)
     first = run.first_attempt_id or run.pk
     overrides = (run.metadata or {}).get("overrides", {})
@@ -458,14 +487,14 @@ def _create_retry(run: JobRun, job: Job, outcome: Outcome, now: datetime) -> Job
         first_attempt_id=first,
         trigger=RunTrigger.RETRY,
         triggered_by="system",
-        reason=f"retry {run.attempt} of {job.max_retries} after {run.status}: {run.error[:200]}",
+        reason=f"retry {run.attempt} of {job.max_retries} after {outcome.status}: {error[:200]}",
         parameters={**(job.parameters or {}), **overrides},
         scheduled_for=now + timedelta(seconds=delay),
         metadata={"overrides": overrides, "source": "retry", "retry_delay": round(delay, 3)},
     )
 
 
-def _maybe_auto_disable(job: Job, run: JobRun) -> None:
+def _maybe_auto_disable(job: Job, run: JobRun, error: str) -> None:
     if not (
         job.enabled
         and job.auto_disable_after
@@ -475,7 +504,9 @@ def _maybe_auto_disable(job: Job, run: JobRun) -> None:
     from jobs.services.jobs import job_disable
     from jobs.signals import job_auto_disabled
 
-    reason = f"auto-disabled after {job.consecutive_failures} consecutive failures (last: {run.error[:300]})"
+    reason = (
+        f"auto-disabled after {job.consecutive_failures} consecutive failures (last: {error[:300]})"
+    )
     job_disable(job.name, actor=Actor.system(), reason=reason, action="job.auto_disable")
     job.refresh_from_db()
     transaction.on_commit(

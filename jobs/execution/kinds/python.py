@@ -47,6 +47,7 @@ def resolve_target(target: str) -> Callable[..., Any]:
     return func
 
 
+@lru_cache(maxsize=512)
 def _wants_context(func: Callable[..., Any]) -> bool:
     try:
         params = list(inspect.signature(func).parameters.values())

@@ -1,0 +1,1 @@
+"""`make bench`: figures, not tests. See bench/__main__.py."""

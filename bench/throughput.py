@@ -1,0 +1,118 @@
+"""Tracked vs bare throughput through the same worker (issue 2's bench).
+
+N no-op jobs go through the full tracked path (run_trigger → queued JobRun →
+worker claims it with the overlap lease → runner → recorded end with the
+job's live state), and N bare Celery no-op tasks go through the same worker
+process. Both are timed end to end: from the first enqueue to the last one
+finished.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_worker(concurrency: int) -> subprocess.Popen:
+    log = open(ROOT / "var" / "bench-worker.log", "wb")  # noqa: SIM115
+    celery = str(Path(sys.executable).with_name("celery"))
+    proc = subprocess.Popen(
+        [celery, "-A", "config", "worker", "-P", "prefork", "-c", str(concurrency), "-Q", "celery,jobs",
+         "-l", os.environ.get("BENCH_LOGLEVEL", "WARNING"), "--without-gossip", "--without-mingle", "--without-heartbeat", "-I", "bench.tasks",
+         "-n", f"bench-{os.getpid()}@%h"],
+        cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    return proc
+
+
+def wait_ready(timeout: float = 60) -> None:
+    from config.celery import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if app.control.inspect(timeout=1).ping():
+            return
+    raise RuntimeError("bench worker did not start; see var/bench-worker.log")
+
+
+def run(report: Callable[[str], Any] = print, n: int | None = None, concurrency: int = 2) -> float:
+    from django.db import connection
+
+    from bench.tasks import COUNTER, bare_noop_task
+    from jobs.actors import Actor
+    from jobs.models import Job, JobRun
+    from jobs.redis import get_redis
+    from jobs.services.runs import run_trigger
+
+    n = n or int(os.environ.get("BENCH_N", "2000"))
+    redis = get_redis()
+    redis.delete(COUNTER)
+    # purge leftovers from an interrupted earlier bench
+    from config.celery import app
+
+    app.control.purge()
+    Job.objects.filter(name="bench-noop").delete()
+    job = Job.objects.create(
+        name="bench-noop", kind="python", target="bench.tasks:noop", schedule_type="manual", overlap="allow",
+        auto_disable_after=0,
+    )
+    connection.close()
+    worker = start_worker(concurrency)
+    try:
+        wait_ready()
+        actor = Actor(name="bench", source="code")
+
+        def warm() -> None:
+            for _ in range(50):
+                bare_noop_task.delay()
+                run_trigger(job.name, actor=actor, trigger="code")
+            _wait(lambda: int(redis.get(COUNTER) or 0) >= 50 and JobRun.objects.filter(job=job, finished_at__isnull=False).count() >= 50)
+
+        warm()
+        JobRun.objects.filter(job=job).delete()
+        Job.objects.filter(pk=job.pk).update(execution_count=0, success_count=0)
+        redis.delete(COUNTER)
+
+        start = time.perf_counter()
+        for _ in range(n):
+            bare_noop_task.delay()
+        _wait(lambda: int(redis.get(COUNTER) or 0) >= n)
+        bare = n / (time.perf_counter() - start)
+
+        start = time.perf_counter()
+        for _ in range(n):
+            run_trigger(job.name, actor=actor, trigger="code")
+        enqueue_rate = n / (time.perf_counter() - start)
+        _wait(lambda: JobRun.objects.filter(job=job, finished_at__isnull=False).count() >= n)
+        tracked = n / (time.perf_counter() - start)
+
+        ok = JobRun.objects.filter(job=job, status="succeeded").count()
+        job.refresh_from_db()
+        report(f"bare Celery no-op:  {bare:8.0f} tasks/s  (N={n}, {concurrency} worker processes)")
+        report(
+            f"tracked no-op jobs: {tracked:8.0f} runs/s   ({ok}/{n} succeeded, job counted {job.execution_count}; "
+            f"triggers alone {enqueue_rate:.0f}/s)"
+        )
+        return tracked / bare
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        JobRun.objects.filter(job__name="bench-noop").delete()
+
+
+def _wait(done: Callable[[], bool], timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError("bench did not finish in time; see var/bench-worker.log")
+        time.sleep(0.02)
