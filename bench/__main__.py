@@ -27,10 +27,16 @@ def _ensure_database() -> None:
 
     cfg = dj_database_url.parse(os.environ["DATABASE_URL"])
     with psycopg.connect(
-        host=cfg["HOST"] or "127.0.0.1", port=cfg["PORT"] or 5432, user=cfg["USER"] or "postgres",
-        password=cfg["PASSWORD"] or None, dbname="postgres", autocommit=True,
+        host=cfg["HOST"] or "127.0.0.1",
+        port=cfg["PORT"] or 5432,
+        user=cfg["USER"] or "postgres",
+        password=cfg["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
     ) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [cfg["NAME"]]).fetchone():
+        if not conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [cfg["NAME"]]
+        ).fetchone():
             conn.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
 
 

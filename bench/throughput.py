@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,10 +25,32 @@ def start_worker(concurrency: int) -> subprocess.Popen:
     log = open(ROOT / "var" / "bench-worker.log", "wb")  # noqa: SIM115
     celery = str(Path(sys.executable).with_name("celery"))
     proc = subprocess.Popen(
-        [celery, "-A", "config", "worker", "-P", "prefork", "-c", str(concurrency), "-Q", "celery,jobs",
-         "-l", os.environ.get("BENCH_LOGLEVEL", "WARNING"), "--without-gossip", "--without-mingle", "--without-heartbeat", "-I", "bench.tasks",
-         "-n", f"bench-{os.getpid()}@%h"],
-        cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            celery,
+            "-A",
+            "config",
+            "worker",
+            "-P",
+            "prefork",
+            "-c",
+            str(concurrency),
+            "-Q",
+            "celery,jobs",
+            "-l",
+            os.environ.get("BENCH_LOGLEVEL", "WARNING"),
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-I",
+            "bench.tasks",
+            "-n",
+            f"bench-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     return proc
 
@@ -42,7 +65,12 @@ def wait_ready(timeout: float = 60) -> None:
     raise RuntimeError("bench worker did not start; see var/bench-worker.log")
 
 
-def run(report: Callable[[str], Any] = print, n: int | None = None, concurrency: int = 2) -> float:
+def run(
+    report: Callable[[str], Any] = print,
+    n: int | None = None,
+    concurrency: int = 2,
+    producers: int = 1,
+) -> float:
     from django.db import connection
 
     from bench.tasks import COUNTER, bare_noop_task
@@ -60,7 +88,11 @@ def run(report: Callable[[str], Any] = print, n: int | None = None, concurrency:
     app.control.purge()
     Job.objects.filter(name="bench-noop").delete()
     job = Job.objects.create(
-        name="bench-noop", kind="python", target="bench.tasks:noop", schedule_type="manual", overlap="allow",
+        name="bench-noop",
+        kind="python",
+        target="bench.tasks:noop",
+        schedule_type="manual",
+        overlap="allow",
         auto_disable_after=0,
     )
     connection.close()
@@ -73,7 +105,12 @@ def run(report: Callable[[str], Any] = print, n: int | None = None, concurrency:
             for _ in range(50):
                 bare_noop_task.delay()
                 run_trigger(job.name, actor=actor, trigger="code")
-            _wait(lambda: int(redis.get(COUNTER) or 0) >= 50 and JobRun.objects.filter(job=job, finished_at__isnull=False).count() >= 50)
+            _wait(
+                lambda: (
+                    int(redis.get(COUNTER) or 0) >= 50
+                    and JobRun.objects.filter(job=job, finished_at__isnull=False).count() >= 50
+                )
+            )
 
         warm()
         JobRun.objects.filter(job=job).delete()
@@ -81,14 +118,12 @@ def run(report: Callable[[str], Any] = print, n: int | None = None, concurrency:
         redis.delete(COUNTER)
 
         start = time.perf_counter()
-        for _ in range(n):
-            bare_noop_task.delay()
+        _produce(producers, n, bare_noop_task.delay)
         _wait(lambda: int(redis.get(COUNTER) or 0) >= n)
         bare = n / (time.perf_counter() - start)
 
         start = time.perf_counter()
-        for _ in range(n):
-            run_trigger(job.name, actor=actor, trigger="code")
+        _produce(producers, n, lambda: run_trigger(job.name, actor=actor, trigger="code"))
         enqueue_rate = n / (time.perf_counter() - start)
         _wait(lambda: JobRun.objects.filter(job=job, finished_at__isnull=False).count() >= n)
         tracked = n / (time.perf_counter() - start)
@@ -108,6 +143,30 @@ def run(report: Callable[[str], Any] = print, n: int | None = None, concurrency:
         except subprocess.TimeoutExpired:
             worker.kill()
         JobRun.objects.filter(job__name="bench-noop").delete()
+
+
+def _produce(threads: int, n: int, send: Callable[[], Any]) -> None:
+    """Send n messages from `threads` producer threads (as web processes,
+    beat and API clients would), each with its own database connection."""
+    from django.db import connection
+
+    def worker(count: int) -> None:
+        try:
+            for _ in range(count):
+                send()
+        finally:
+            connection.close()
+
+    if threads <= 1:
+        for _ in range(n):
+            send()
+        return
+    share = [n // threads + (1 if i < n % threads else 0) for i in range(threads)]
+    pool = [threading.Thread(target=worker, args=(k,)) for k in share]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
 
 
 def _wait(done: Callable[[], bool], timeout: float = 600) -> None:

@@ -116,8 +116,12 @@ class Job(models.Model):
 
     # --- what runs
     kind = models.CharField(max_length=16, choices=JobKind.choices, default=JobKind.PYTHON)
-    target = models.CharField(max_length=300, blank=True, help_text="module:function for python jobs")
-    config = models.JSONField(default=dict, blank=True, help_text="kind-specific settings (no secrets)")
+    target = models.CharField(
+        max_length=300, blank=True, help_text="module:function for python jobs"
+    )
+    config = models.JSONField(
+        default=dict, blank=True, help_text="kind-specific settings (no secrets)"
+    )
     secrets = models.TextField(blank=True, default="", help_text="encrypted kind-specific secrets")
     parameters = models.JSONField(default=dict, blank=True)
     parameter_queries = models.JSONField(default=list, blank=True)
@@ -145,11 +149,15 @@ class Job(models.Model):
         default=0.2, validators=[MinValueValidator(0), MaxValueValidator(1)]
     )
     retry_max_delay = models.FloatField(default=3600, validators=[MinValueValidator(0)])
-    overlap = models.CharField(max_length=8, choices=OverlapPolicy.choices, default=OverlapPolicy.SKIP)
+    overlap = models.CharField(
+        max_length=8, choices=OverlapPolicy.choices, default=OverlapPolicy.SKIP
+    )
     auto_disable_after = models.PositiveIntegerField(default=5, help_text="0 = never")
 
     # --- monitoring thresholds
-    expected_max_duration = models.FloatField(null=True, blank=True, help_text="seconds; default 1h")
+    expected_max_duration = models.FloatField(
+        null=True, blank=True, help_text="seconds; default 1h"
+    )
     min_duration = models.FloatField(null=True, blank=True, help_text="seconds")
     grace_time = models.FloatField(default=1800, help_text="seconds a fire may be late")
 
@@ -178,8 +186,10 @@ class Job(models.Model):
     last_duration_ms = models.PositiveBigIntegerField(null=True, blank=True)
     avg_duration_ms = models.FloatField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # Not indexed: it changes with every run's end, and an index on it would
+    # rule out PostgreSQL's in-place (HOT) update of this hot row.
     last_run = models.ForeignKey(
-        "JobRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "JobRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -224,7 +234,9 @@ class Job(models.Model):
         return min(delay, self.retry_max_delay) if self.retry_max_delay else delay
 
     def is_due(self, now: datetime) -> bool:
-        return bool(self.enabled and self.is_recurring and self.next_run_at and self.next_run_at <= now)
+        return bool(
+            self.enabled and self.is_recurring and self.next_run_at and self.next_run_at <= now
+        )
 
 
 class JobRunQuerySet(models.QuerySet["JobRun"]):
@@ -239,15 +251,25 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
 
     def stale(self, before: datetime) -> JobRunQuerySet:
         """Running runs whose heartbeat stopped before `before` (worker likely dead)."""
-        return self.running().filter(Q(heartbeat_at__lt=before) | Q(heartbeat_at__isnull=True, started_at__lt=before))
+        return self.running().filter(
+            Q(heartbeat_at__lt=before) | Q(heartbeat_at__isnull=True, started_at__lt=before)
+        )
 
 
 class JobRun(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
+    # Indexes are kept few: every run inserts and updates a row here. The
+    # (job, -queued_at) index serves job_id lookups; first_attempt is
+    # indexed only where set.
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs", db_index=False)
     attempt = models.PositiveIntegerField(default=1)
     first_attempt = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="retries",
+        db_index=False,
     )
     trigger = models.CharField(max_length=16, choices=RunTrigger.choices)
     triggered_by = models.CharField(max_length=150, default="system")
@@ -283,7 +305,16 @@ class JobRun(models.Model):
         ordering = ["-queued_at"]
         indexes = [
             models.Index(fields=["job", "-queued_at"], name="run_job_latest"),
-            models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat"),
+            models.Index(
+                fields=["status", "heartbeat_at"],
+                name="run_active_heartbeat",
+                condition=Q(status__in=["queued", "running"]),
+            ),
+            models.Index(
+                fields=["first_attempt"],
+                name="run_first_attempt",
+                condition=Q(first_attempt__isnull=False),
+            ),
             models.Index(fields=["queued_at"], name="run_queued_at"),
             models.Index(fields=["job", "status", "-finished_at"], name="run_job_status_finished"),
         ]

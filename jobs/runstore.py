@@ -15,6 +15,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -29,6 +31,22 @@ _RUN_TABLE = JobRun._meta.db_table
 _JOB_TABLE = Job._meta.db_table
 _RUN_BY_ATTNAME = {f.attname: f for f in _RUN_FIELDS}
 _JOB_BY_ATTNAME = {f.attname: f for f in Job._meta.concrete_fields}
+
+
+@contextmanager
+def _cursor() -> Iterator[Any]:
+    """A cursor for the hot statements. On PostgreSQL it binds parameters on
+    the server, so psycopg prepares each (fixed) statement once per
+    connection instead of having it parsed and planned for every run."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
 
 
 def _q(name: str) -> str:
@@ -62,7 +80,7 @@ def insert_run_if_enabled(
         for f in _RUN_FIELDS
         if f.attname != "job_id"
     ]
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(_insert_sql(connection.vendor), [*params, job_name, True, bool(force)])
         return values["id"] if cursor.fetchone() else None
 
@@ -113,7 +131,7 @@ def claim_run(run_id: str, *, now: datetime, worker: str, pid: int) -> JobRun | 
     f = _RUN_BY_ATTNAME
     when = _prep(f["started_at"], now)
     params = [when, when, worker[:255], pid, _prep(f["id"], run_id), True]
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(_claim_sql(connection.vendor), params)
         row = cursor.fetchone()
     if row is None:
@@ -153,7 +171,7 @@ def record_end(
     run_params += [_prep(_RUN_BY_ATTNAME["id"], run_id), expected]
     job_params = [p for _, _, params in job_sets for p in params]
     sql = _end_sql(connection.vendor, tuple(run_values), tuple((c, e) for c, e, _ in job_sets))
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         if not job_sets:
             cursor.execute(sql.run_update, run_params)
             return (0, 0) if cursor.rowcount else None
