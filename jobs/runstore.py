@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -60,7 +60,7 @@ def _prep(field, value: Any) -> Any:
 @lru_cache(maxsize=8)
 def _insert_sql(vendor: str) -> str:
     # SQL text is built once per process; only parameters vary per run.
-    columns = ", ".join(_q(f.column) for f in _RUN_FIELDS)
+    columns = ", ".join(_q(str(f.column)) for f in _RUN_FIELDS)
     exprs = ", ".join("j.id" if f.attname == "job_id" else "%s" for f in _RUN_FIELDS)
     return (
         f"INSERT INTO {_q(_RUN_TABLE)} ({columns}) SELECT {exprs} "
@@ -102,7 +102,7 @@ _CLAIM_RETURNING = [
 
 @lru_cache(maxsize=8)
 def _claim_sql(vendor: str) -> str:
-    returning = ", ".join(_q(_RUN_BY_ATTNAME[a].column) for a in _CLAIM_RETURNING)
+    returning = ", ".join(_q(str(_RUN_BY_ATTNAME[a].column)) for a in _CLAIM_RETURNING)
     return (
         f"UPDATE {_q(_RUN_TABLE)} SET status = 'running', started_at = %s, heartbeat_at = %s, "
         f"worker = %s, pid = %s WHERE id = %s AND status = 'queued' AND (trigger = 'forced' OR job_id IN "
@@ -119,7 +119,8 @@ def _claim_converters(vendor: str) -> list[tuple[str, Any, list]]:
             (
                 attname,
                 field,
-                field.get_db_converters(connection) + connection.ops.get_db_converters(field),
+                field.get_db_converters(connection)
+                + connection.ops.get_db_converters(cast(Any, field)),
             )
         )
     return out
@@ -201,7 +202,7 @@ class _EndSQL(NamedTuple):
 def _end_sql(
     vendor: str, run_attnames: tuple[str, ...], job_shape: tuple[tuple[str, str], ...]
 ) -> _EndSQL:
-    run_sets = ", ".join(f"{_q(_RUN_BY_ATTNAME[a].column)} = %s" for a in run_attnames)
+    run_sets = ", ".join(f"{_q(str(_RUN_BY_ATTNAME[a].column))} = %s" for a in run_attnames)
     run_update = f"UPDATE {_q(_RUN_TABLE)} SET {run_sets} WHERE id = %s AND status = %s"
     job = _q(_JOB_TABLE)
     job_sql = ", ".join(f"{_q(column)} = {expr}" for column, expr in job_shape)

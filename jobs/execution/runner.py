@@ -120,16 +120,15 @@ def _run_kind(ctx: RunContext, run: Any) -> Outcome:
 
 
 def _resolve_parameters(ctx: RunContext, run: Any) -> dict[str, Any]:
-    """Macros, dynamic (query) parameters and overrides, via jobs.params."""
-    try:
-        from jobs.params import mask_parameters, resolve_parameters
-    except ImportError:  # parameter substitution arrives with the job kinds
-        return dict(run.parameters or {})
+    """Macros, dynamic (query) parameters and overrides, via jobs.params; the
+    masked copy is what the run stores."""
     from django.utils import timezone
 
-    overrides = (run.metadata or {}).get("overrides", {})
+    from jobs.params import mask_parameters, resolve_parameters
+    from jobs.services.runs import run_overrides
+
     resolved = resolve_parameters(
-        ctx.job, overrides, run_id=str(run.pk), attempt=run.attempt, now=timezone.now()
+        ctx.job, run_overrides(run), run_id=str(run.pk), attempt=run.attempt, now=timezone.now()
     )
     ctx.metadata["__masked_parameters"] = mask_parameters(ctx.job, resolved)
     return resolved
@@ -163,6 +162,25 @@ def _collect(outcome: Outcome, ctx: RunContext, active: ActiveRun) -> None:
     if isinstance(exit_code, int):
         outcome.exit_code = exit_code
     outcome.metadata = _jsonable(metadata) or {}
+    _redact(outcome, ctx)
+
+
+def _redact(outcome: Outcome, ctx: RunContext) -> None:
+    """Whatever a job returned or printed, the job's secret values (sealed
+    config fields, secret parameters) never reach the run record in clear."""
+    from jobs.params import secret_values
+
+    secret_params = list(secret_values(ctx.job, ctx.parameters or {}))
+    if not (ctx.job.secrets or secret_params):
+        return  # the common case costs nothing
+    from jobs.execution.redact import Redactor
+    from jobs.secrets import open_config
+
+    redactor = Redactor.for_run(ctx.job, open_config(ctx.job), ctx.parameters or {}, secret_params)
+    outcome.result = redactor.redact_obj(outcome.result)
+    outcome.metadata = redactor.redact_obj(outcome.metadata)
+    for name in ("output", "stderr", "error", "traceback", "progress_message"):
+        setattr(outcome, name, redactor.redact(getattr(outcome, name)))
 
 
 def _abandon(claim: Claim, ctx: RunContext, active: ActiveRun) -> None:

@@ -97,12 +97,13 @@ def run_trigger(
     if job is None:
         raise NotFound(f"unknown job {job_name!r}", fields={"job": "not found"})
     overrides = dict(parameters or {})
+    shown = _masked(job, overrides)
     values = {
         "trigger": RunTrigger.FORCED if force else trigger,
         "triggered_by": actor.name[:150],
         "reason": reason or "",
-        "parameters": {**(job.parameters or {}), **overrides},
-        "metadata": {"overrides": overrides, "source": actor.source},
+        "parameters": _masked(job, {**(job.parameters or {}), **overrides}),
+        "metadata": {**_overrides_metadata(overrides, shown), "source": actor.source},
         "queued_at": timezone.now(),
     }
     audited = actor.source in _AUDITED_SOURCES
@@ -119,13 +120,49 @@ def run_trigger(
                 target_type="run",
                 target=str(run_id),
                 job_name=job.name,
-                changes={"parameters": [None, overrides]} if overrides else {},
+                changes={"parameters": [None, shown]} if overrides else {},
                 reason=reason,
             )
         transaction.on_commit(lambda: _enqueue(run_id, job))
     run = JobRun(id=run_id, job=job, **values)
     run._state.adding, run._state.db = False, "default"
     return run
+
+
+def _masked(job: Job, params: dict[str, Any]) -> dict[str, Any]:
+    if not params:
+        return {}
+    from jobs.params import mask_parameters
+
+    return mask_parameters(job, params)
+
+
+def _overrides_metadata(overrides: dict[str, Any], shown: dict[str, Any]) -> dict[str, Any]:
+    """Trigger-time overrides as kept on the run: masked for every reader; if
+    any was secret, the real values travel sealed (encrypted) for the
+    attempt and its retries."""
+    meta: dict[str, Any] = {"overrides": shown}
+    if shown != overrides:
+        from jobs.secrets import SecretsUnavailable, encrypt
+
+        try:
+            meta["overrides_sealed"] = encrypt(overrides)
+        except SecretsUnavailable as exc:
+            raise ValidationError(
+                f"secret parameter values need JOBS_SECRET_KEYS to be stored: {exc}",
+                fields={"parameters": "secret values"},
+            ) from None
+    return meta
+
+
+def run_overrides(run: JobRun) -> dict[str, Any]:
+    """The real trigger-time overrides of a run (unsealed), for execution."""
+    meta = run.metadata or {}
+    if meta.get("overrides_sealed"):
+        from jobs.secrets import decrypt
+
+        return decrypt(meta["overrides_sealed"], job_name=run.job.name)
+    return dict(meta.get("overrides") or {})
 
 
 def _refuse_trigger(job_name: str) -> None:
@@ -407,8 +444,7 @@ def run_record_end(
                 return None
             job.consecutive_failures = counts[1]
             if will_retry:
-                retry_run = _create_retry(run, job, outcome, now, values["error"])
-                delay = (retry_run.scheduled_for - now).total_seconds()
+                retry_run, delay = _create_retry(run, job, outcome, now, values["error"])
                 transaction.on_commit(lambda: _enqueue(retry_run.pk, job, countdown=max(delay, 0)))
             else:
                 _maybe_auto_disable(job, run, values["error"])
@@ -477,21 +513,29 @@ def retry_delay(
     return max(delay, 0.0)
 
 
-def _create_retry(run: JobRun, job: Job, outcome: Outcome, now: datetime, error: str) -> JobRun:
+def _create_retry(
+    run: JobRun, job: Job, outcome: Outcome, now: datetime, error: str
+) -> tuple[JobRun, float]:
     delay = retry_delay(job, run.attempt, outcome.retry_after)
     first = run.first_attempt_id or run.pk
-    overrides = (run.metadata or {}).get("overrides", {})
-    return JobRun.objects.create(
+    overrides = run_overrides(run)
+    shown = _masked(job, overrides)
+    retry = JobRun.objects.create(
         job=job,
         attempt=run.attempt + 1,
         first_attempt_id=first,
         trigger=RunTrigger.RETRY,
         triggered_by="system",
         reason=f"retry {run.attempt} of {job.max_retries} after {outcome.status}: {error[:200]}",
-        parameters={**(job.parameters or {}), **overrides},
+        parameters=_masked(job, {**(job.parameters or {}), **overrides}),
         scheduled_for=now + timedelta(seconds=delay),
-        metadata={"overrides": overrides, "source": "retry", "retry_delay": round(delay, 3)},
+        metadata={
+            **_overrides_metadata(overrides, shown),
+            "source": "retry",
+            "retry_delay": round(delay, 3),
+        },
     )
+    return retry, delay
 
 
 def _maybe_auto_disable(job: Job, run: JobRun, error: str) -> None:

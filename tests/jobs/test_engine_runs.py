@@ -364,3 +364,41 @@ def test_many_simultaneous_triggers_under_skip_execute_at_most_one_at_a_time(sta
     for (_, end), (start, _) in zip(done, done[1:], strict=False):
         assert start >= end  # never two at once
     assert psutil.pid_exists(os.getpid())
+
+
+def test_secret_override_is_masked_everywhere_but_reaches_the_job(start_worker):
+    start_worker()
+    job = JobFactory(target="tests.jobs.sample_jobs:succeed", max_retries=0)
+    secret = "s3cr3t-override-value"
+    run = trigger(job, parameters={"api_token": secret, "region": "eu"})
+    run = final(run.pk)
+    assert run.status == "succeeded"
+    assert run.parameters["api_token"] == "********" and run.parameters["region"] == "eu"
+    assert run.metadata["overrides"] == {"api_token": "********", "region": "eu"}
+    # The job saw the real value (it echoes its parameters), yet the stored result is masked.
+    assert run.result["params"]["api_token"] == "********"
+    event = AuditEvent.objects.get(action="run.trigger", target=str(run.pk))
+    assert secret not in str(event.changes)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT CAST(r AS text) FROM jobs_jobrun r WHERE id = %s", [run.pk])
+        assert secret not in cursor.fetchone()[0]
+        cursor.execute("SELECT CAST(a AS text) FROM jobs_auditevent a")
+        assert all(secret not in row[0] for row in cursor.fetchall())
+
+
+def test_secret_override_survives_into_retries_sealed(start_worker):
+    start_worker()
+    job = JobFactory(
+        target="tests.jobs.examples_for_tests:needs_token", max_retries=1, retry_delay=0
+    )
+    trigger(job, parameters={"api_token": "tok-123456"})
+    retry = wait_until(
+        lambda: (
+            JobRun.objects.filter(job=job, attempt=2)
+            .exclude(status__in=["queued", "running"])
+            .first()
+        )
+    )
+    assert retry.status == "succeeded", retry.error
+    assert retry.result == {"token_length": 10}
+    assert retry.metadata["overrides"] == {"api_token": "********"}
