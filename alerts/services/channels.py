@@ -168,7 +168,7 @@ def channel_test(channel_ref: int | str, *, actor: Actor) -> Delivery:
     channel = channel_get(channel_ref)
     now = timezone.now()
     subject = f"[test] Jobwarden test notification for channel {channel.name}"
-    payload = {
+    payload: dict[str, Any] = {
         "event": NotificationEvent.TEST,
         "subject": subject,
         "text": f"This is a test notification sent by {actor.name} at {now.isoformat()}.",

@@ -119,7 +119,8 @@ def handle_health_changed(
         )
         return
     for issue in issues or []:
-        mapped = HEALTH_ISSUES.get(issue.get("type"))
+        issue_type = issue.get("type")
+        mapped = HEALTH_ISSUES.get(issue_type) if isinstance(issue_type, str) else None
         if mapped is None:
             continue  # failures and auto-disable have their own alerts
         alert_type, severity = mapped

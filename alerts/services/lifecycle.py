@@ -4,6 +4,7 @@ escalated, and finally cleaned up."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -96,7 +97,7 @@ def _active_for_update(fingerprint: str) -> Alert | None:
     )
 
 
-def _repeat(alert: Alert, severity, title, message, run, details, now) -> str:
+def _repeat(alert: Alert, severity, title, message, run, details, now) -> NotificationEvent:
     alert.occurrences = F("occurrences") + 1
     alert.last_seen_at = now
     alert.severity = _max_severity(alert.severity, severity)
@@ -213,7 +214,7 @@ def _resolve(alert: Alert, by: str, notes: str, now) -> None:
 
 
 def alerts_resolve_recovered(
-    job: Any, types: list[str], notes: str, *, area: str | None = None, now=None
+    job: Any, types: Sequence[str], notes: str, *, area: str | None = None, now=None
 ) -> int:
     """Resolve (as `system`, with `notes`) the job's active alerts of `types`
     — the job recovered. Each resolution is audited and announced (throttled).

@@ -165,7 +165,8 @@ def _add_medians(facts: dict[int, HealthFacts], scope: list[int] | None) -> None
     )
     values: dict[int, list[int]] = defaultdict(list)
     for job_id, ms in ranked:
-        values[job_id].append(ms)
+        if ms is not None:  # always true (filtered above); narrows the type
+            values[job_id].append(ms)
     for job_id, durations in values.items():
         facts[job_id].median_samples = len(durations)
         facts[job_id].median_ms = float(statistics.median(durations))

@@ -180,6 +180,8 @@ def _percentile_by_offset(timed: QuerySet[JobRun], n: int, p: float) -> float | 
     ordered = timed.order_by("duration_ms").values_list("duration_ms", flat=True)
     a = ordered[lo]
     b = ordered[hi] if hi != lo else a
+    if a is None or b is None:  # cannot happen: `timed` excludes NULL durations
+        return None
     return a + (b - a) * (pos - lo)
 
 
@@ -260,12 +262,14 @@ def _recent(runs: QuerySet[JobRun]) -> list[dict[str, Any]]:
         "duration_ms",
         "error",
     )[:10]
-    out = []
-    for row in rows:
-        row["id"] = str(row["id"])
-        row["error"] = (row["error"] or "").split("\n", 1)[0][:200]
-        out.append(row)
-    return out
+    return [
+        {
+            **row,
+            "id": str(row["id"]),
+            "error": (row["error"] or "").split("\n", 1)[0][:200],
+        }
+        for row in rows
+    ]
 
 
 def _normalised_error_sql(column: str) -> tuple[str, list[str]]:

@@ -54,19 +54,20 @@ def system_status(now: datetime | None = None, *, ping_workers: bool = True) -> 
         .select_related("job")
         .only("level", "issues", "level_since", "job__name", "job__enabled")
     )
-    problem_list = sorted(
-        (
-            {
-                "job": h.job.name,
-                "level": h.level,
-                "enabled": h.job.enabled,
-                "since": h.level_since,
-                "issues": [i.get("message", "") for i in h.issues],
-            }
-            for h in problematic[: PROBLEMATIC_LIMIT * 2]
-        ),
-        key=lambda p: (-HealthLevel.rank(p["level"]), p["job"]),
+    worst_first = sorted(
+        problematic[: PROBLEMATIC_LIMIT * 2],
+        key=lambda h: (-HealthLevel.rank(h.level), h.job.name),
     )[:PROBLEMATIC_LIMIT]
+    problem_list = [
+        {
+            "job": h.job.name,
+            "level": h.level,
+            "enabled": h.job.enabled,
+            "since": h.level_since,
+            "issues": [i.get("message", "") for i in h.issues],
+        }
+        for h in worst_first
+    ]
     return {
         "checked_at": now,
         "jobs": {
