@@ -88,7 +88,7 @@ class JobAdminForm(forms.ModelForm):
         cleaned = super().clean()
         if self.errors:
             return cleaned
-        from jobs.services.jobs import check_execution_permission
+        from jobs.services.jobs import check_definition_permission
 
         existing = Job.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
         try:
@@ -99,8 +99,7 @@ class JobAdminForm(forms.ModelForm):
                     self.spec_changes(), existing=existing, partial=True, validate_kind=False
                 )
             if self.request is not None:
-                kinds = [spec.values["kind"]] + ([existing.kind] if existing else [])
-                check_execution_permission(_actor(self.request), kinds)
+                check_definition_permission(_actor(self.request), spec, existing)
             spec.check_kind()
         except JobwardenError as exc:
             placed = False

@@ -7,7 +7,8 @@ Every function here:
   (jobs.services.scheduling.schedule_sync) and writes one audit record per
   changed job (secrets masked),
 * refuses a user without `jobs.manage_execution_jobs` for process and SQL
-  jobs, whatever door the call came through,
+  jobs, and for setting or changing `parameter_queries` (SQL run before a
+  job of any kind), whatever door the call came through,
 * raises jobs.errors (ValidationError, NotFound, Forbidden) and leaves
   nothing half-saved.
 """
@@ -47,16 +48,46 @@ REMOVED_FROM_CODE = "removed from code"
 # --- helpers ----------------------------------------------------------------
 
 
+def _may_manage_execution(actor: Actor) -> bool:
+    """System/CLI actors have no user and are trusted; a user needs the permission."""
+    if actor.user_id is None:
+        return True
+    user: Any = get_user_model().objects.filter(pk=actor.user_id).first()
+    return user is not None and user.has_perm("jobs.manage_execution_jobs")
+
+
 def check_execution_permission(actor: Actor, kinds: Iterable[str]) -> None:
     """Process and SQL jobs run what their config says: only users with the
     dedicated permission may define them. System/CLI actors have no user."""
-    if actor.user_id is None or not any(k in EXECUTION_KINDS for k in kinds):
+    if not any(k in EXECUTION_KINDS for k in kinds) or _may_manage_execution(actor):
         return
-    user: Any = get_user_model().objects.filter(pk=actor.user_id).first()
-    if user is None or not user.has_perm("jobs.manage_execution_jobs"):
+    raise Forbidden(
+        f"{actor.name} may not create or edit process or SQL jobs "
+        "(needs the 'manage_execution_jobs' permission)"
+    )
+
+
+def sets_parameter_queries(spec: JobSpec, existing: Job | None) -> bool:
+    """Whether saving `spec` over `existing` (None: a new job) would store
+    parameter queries that are not already there. Clearing them is not
+    (it runs less SQL, not more)."""
+    queries = spec.values.get("parameter_queries") or []
+    if not queries:
+        return False
+    return existing is None or queries != (existing.parameter_queries or [])
+
+
+def check_definition_permission(actor: Actor, spec: JobSpec, existing: Job | None) -> None:
+    """Everything a definition change needs beyond add/change_job: process
+    and SQL kinds (the new one and the saved one) and parameter queries,
+    which run SQL before a job of any kind, need `manage_execution_jobs`."""
+    kinds = [spec.values["kind"]] + ([existing.kind] if existing is not None else [])
+    check_execution_permission(actor, kinds)
+    if sets_parameter_queries(spec, existing) and not _may_manage_execution(actor):
         raise Forbidden(
-            f"{actor.name} may not create or edit process or SQL jobs "
-            "(needs the 'manage_execution_jobs' permission)"
+            f"job {spec.name!r}: {actor.name} may not set parameter_queries "
+            "(SQL run before the job; needs the 'manage_execution_jobs' permission)",
+            fields={"parameter_queries": "needs manage_execution_jobs"},
         )
 
 
@@ -133,10 +164,10 @@ def job_create(spec: Mapping[str, Any], *, actor: Actor, reason: str = "") -> Jo
     """Create a job from a spec (keys of the job JSON). Transactional.
 
     Raises ValidationError (bad spec, or a job of that name exists) and
-    Forbidden (process/SQL job without the permission)."""
+    Forbidden (process/SQL job or parameter queries without the permission)."""
     with transaction.atomic():
         validated = validate_spec(spec, validate_kind=False)
-        check_execution_permission(actor, [validated.values["kind"]])
+        check_definition_permission(actor, validated, None)
         validated.check_kind()
         if Job.objects.filter(name=validated.name).exists():
             raise ValidationError(
@@ -154,7 +185,7 @@ def job_update(name: str, changes: Mapping[str, Any], *, actor: Actor, reason: s
     with transaction.atomic():
         job = _get_locked(name)
         validated = validate_spec(changes, existing=job, partial=True, validate_kind=False)
-        check_execution_permission(actor, [job.kind, validated.values["kind"]])
+        check_definition_permission(actor, validated, job)
         validated.check_kind()
         changed = validated.changed_fields(job)
         if not changed:
@@ -301,8 +332,8 @@ def jobs_apply(
         validated = validate_specs(
             items, existing=existing, read_only="ignore", validate_kind=False
         )
-        kinds = [s.values["kind"] for s in validated] + [j.kind for j in existing.values()]
-        check_execution_permission(actor, kinds)
+        for spec in validated:
+            check_definition_permission(actor, spec, existing.get(spec.name))
         for spec in validated:
             spec.check_kind()
         for spec in validated:

@@ -229,3 +229,27 @@ def test_a_staff_user_without_the_execution_permission_cannot_add_a_process_job(
     assert response.status_code == 200
     assert "manage_execution_jobs" in response.content.decode()
     assert not Job.objects.exists()
+
+
+def test_a_staff_user_without_the_execution_permission_cannot_add_parameter_queries(
+    client, django_user_model, settings
+):
+    from django.contrib.auth.models import Permission
+
+    settings.JOBS_SQL_ALLOWED_DATABASES = ["default"]
+    job = make_job()
+    user = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["add_job", "view_job", "change_job"])
+    )
+    client.force_login(user)
+    queries = '[{"name": "X", "query": "SELECT 1", "database": "default"}]'
+
+    response = client.post(
+        reverse("admin:jobs_job_change", args=[job.pk]),
+        form_data(name="report", cron="0 2 * * *", parameter_queries=queries),
+    )
+
+    assert response.status_code == 200  # the form again, with the error on the field
+    assert "needs manage_execution_jobs" in response.content.decode()
+    assert Job.objects.get(pk=job.pk).parameter_queries == []

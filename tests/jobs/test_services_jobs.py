@@ -302,3 +302,98 @@ def test_a_user_with_the_permission_passes_the_check(django_user_model):
     from jobs.services.jobs import check_execution_permission
 
     check_execution_permission(Actor.for_user(user, "api"), ["process"])  # no raise
+
+
+# --- parameter queries: SQL run before a job of any kind --------------------------------
+
+QUERIES = [{"name": "Since", "query": "SELECT DATE '2024-01-01'", "database": "default"}]
+
+
+@pytest.fixture
+def query_settings(settings):
+    # Queries may target "default" only when it is listed explicitly.
+    settings.JOBS_SQL_ALLOWED_DATABASES = ["default"]
+    return settings
+
+
+@pytest.fixture
+def editor(django_user_model):
+    """An operator-like user: may add and change jobs, may not run SQL."""
+    user = django_user_model.objects.create_user("olga", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["add_job", "change_job", "view_job"])
+    )
+    return Actor.for_user(user, "api")
+
+
+def test_a_python_job_with_parameter_queries_needs_the_execution_permission(editor, query_settings):
+    with pytest.raises(Forbidden, match="parameter_queries.*manage_execution_jobs") as exc:
+        job_create(spec(parameter_queries=QUERIES), actor=editor)
+    assert exc.value.fields == {"parameter_queries": "needs manage_execution_jobs"}
+    with pytest.raises(Forbidden, match="parameter_queries"):
+        jobs_apply([spec("other"), spec(parameter_queries=QUERIES)], actor=editor)
+
+    assert not Job.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+
+def test_adding_parameter_queries_to_an_existing_job_is_refused_and_nothing_saved(
+    editor, query_settings
+):
+    job_create(spec(), actor=OPS)
+
+    with pytest.raises(Forbidden, match="parameter_queries"):
+        job_update("nightly-report", {"parameter_queries": QUERIES, "max_retries": 5}, actor=editor)
+    with pytest.raises(Forbidden, match="parameter_queries"):
+        jobs_apply([spec(parameter_queries=QUERIES)], actor=editor)
+
+    job = Job.objects.get(name="nightly-report")
+    assert job.parameter_queries == []
+    assert job.max_retries != 5
+    assert audit("job.update", "nightly-report") == []
+
+
+def test_changing_the_sql_of_existing_parameter_queries_is_refused(editor, query_settings):
+    job_create(spec(parameter_queries=QUERIES), actor=OPS)
+    changed = [{**QUERIES[0], "query": "SELECT password FROM auth_user LIMIT 1"}]
+
+    with pytest.raises(Forbidden, match="parameter_queries"):
+        job_update("nightly-report", {"parameter_queries": changed}, actor=editor)
+
+    assert Job.objects.get(name="nightly-report").parameter_queries == QUERIES
+
+
+def test_other_edits_of_a_job_with_parameter_queries_and_clearing_them_are_allowed(
+    editor, query_settings
+):
+    job_create(spec(parameter_queries=QUERIES), actor=OPS)
+
+    job_update("nightly-report", {"max_retries": 4}, actor=editor)
+    jobs_apply([spec(parameter_queries=QUERIES, max_retries=5)], actor=editor)
+    assert Job.objects.get(name="nightly-report").max_retries == 5
+
+    job_update("nightly-report", {"parameter_queries": []}, actor=editor)
+    assert Job.objects.get(name="nightly-report").parameter_queries == []
+
+
+def test_a_superuser_may_set_parameter_queries(django_user_model, query_settings):
+    root = Actor.for_user(django_user_model.objects.create_superuser("root"), "api")
+
+    job_create(spec(), actor=root)
+    job = job_update("nightly-report", {"parameter_queries": QUERIES}, actor=root)
+
+    job.refresh_from_db()
+    assert job.parameter_queries == QUERIES
+    [event] = audit("job.update", "nightly-report")
+    assert event.changes["parameter_queries"] == [[], QUERIES]
+
+
+def test_a_user_granted_the_execution_permission_may_set_parameter_queries(
+    editor, query_settings, django_user_model
+):
+    user = django_user_model.objects.get(pk=editor.user_id)
+    user.user_permissions.add(Permission.objects.get(codename="manage_execution_jobs"))
+
+    job = job_create(spec(parameter_queries=QUERIES), actor=editor)
+
+    assert job.parameter_queries == QUERIES
