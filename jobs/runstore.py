@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -102,11 +102,15 @@ _CLAIM_RETURNING = [
 
 @lru_cache(maxsize=8)
 def _claim_sql(vendor: str) -> str:
+    run, job = _q(_RUN_TABLE), _q(_JOB_TABLE)
     returning = ", ".join(_q(str(_RUN_BY_ATTNAME[a].column)) for a in _CLAIM_RETURNING)
+    # The job's updated_at comes back too: a cached definition older than it
+    # is re-read, so an edit applies to the very next run.
     return (
-        f"UPDATE {_q(_RUN_TABLE)} SET status = 'running', started_at = %s, heartbeat_at = %s, "
-        f"worker = %s, pid = %s WHERE id = %s AND status = 'queued' AND (trigger = 'forced' OR job_id IN "
-        f"(SELECT id FROM {_q(_JOB_TABLE)} WHERE enabled = %s)) RETURNING {returning}"
+        f"UPDATE {run} SET status = 'running', started_at = %s, heartbeat_at = %s, "
+        f"worker = %s, pid = %s WHERE id = %s AND status = 'queued' AND (trigger = 'forced' OR "
+        f"job_id IN (SELECT id FROM {job} WHERE enabled = %s)) RETURNING {returning}, "
+        f"(SELECT j.updated_at FROM {job} j WHERE j.id = {run}.job_id)"
     )
 
 
@@ -120,7 +124,7 @@ def _claim_converters(vendor: str) -> list[tuple[str, Any, list]]:
                 attname,
                 field,
                 field.get_db_converters(connection)
-                + connection.ops.get_db_converters(cast(Any, field)),
+                + connection.ops.get_db_converters(field.get_col(field.model._meta.db_table)),
             )
         )
     return out
@@ -138,13 +142,12 @@ def claim_run(run_id: str, *, now: datetime, worker: str, pid: int) -> JobRun | 
     if row is None:
         return None
     data = {}
-    for (attname, field, converters), raw in zip(
-        _claim_converters(connection.vendor), row, strict=True
-    ):
-        for convert in converters:
+    converters = _claim_converters(connection.vendor)
+    for (attname, field, field_converters), raw in zip(converters, row[:-1], strict=True):
+        for convert in field_converters:
             raw = convert(raw, field, connection)
         data[attname] = raw
-    return JobRun(
+    run = JobRun(
         id=uuid.UUID(str(run_id)),
         status="running",
         started_at=now,
@@ -153,6 +156,17 @@ def claim_run(run_id: str, *, now: datetime, worker: str, pid: int) -> JobRun | 
         pid=pid,
         **data,
     )
+    run._job_changed_at = _to_datetime(row[-1])  # type: ignore[attr-defined]
+    return run
+
+
+def _to_datetime(raw: Any) -> datetime | None:
+    if raw is None or isinstance(raw, datetime):
+        return raw
+    field = Job._meta.get_field("updated_at")
+    for convert in connection.ops.get_db_converters(field.get_col(field.model._meta.db_table)):
+        raw = convert(raw, field, connection)
+    return raw
 
 
 def record_end(
@@ -261,6 +275,18 @@ class JobDefinitionCache:
                     self._rows.clear()
                 self._rows[key] = (now, job)
         return job
+
+    def fresh(self, job: Job, changed_at: datetime | None) -> Job:
+        """`job`, or a re-read copy if the row changed since it was cached."""
+        if changed_at is None or job.updated_at == changed_at:
+            return job
+        self.forget(job.pk)
+        return self.get(job.pk) or job
+
+    def forget(self, job_id: int) -> None:
+        with self._lock:
+            for key in [k for k, (_, j) in self._rows.items() if j.pk == job_id]:
+                self._rows.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:

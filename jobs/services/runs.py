@@ -353,7 +353,7 @@ def run_start(run_id: str, *, worker: str, pid: int, job_id: int | None = None) 
         if existing is not None and existing.status == RunStatus.QUEUED:
             _record_unstarted(existing, RunStatus.SKIPPED, "job is disabled")
         return Claim(run=existing)
-    run.job = job
+    run.job = job_cache.fresh(job, getattr(run, "_job_changed_at", None))
     return Claim(run=run, claimed=True, lease_key=key)
 
 

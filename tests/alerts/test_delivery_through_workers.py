@@ -11,7 +11,7 @@ from alerts.channels.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP
 from alerts.models import Alert, Channel, Delivery, DeliveryAttempt, Notification
 from alerts.services import alert_raise, channel_create
 from jobs.actors import Actor
-from jobs.models import Job, JobRun
+from jobs.models import JobRun
 from jobs.services.runs import run_trigger
 from tests.alerts.conftest import worker_env
 from tests.alerts.servers import HttpReceiver
@@ -133,7 +133,8 @@ def test_repeated_failures_deduplicate_and_a_success_resolves_the_alert(
     )
     assert Alert.objects.filter(job=job).count() == 1
 
-    Job.objects.filter(pk=job.pk).update(target="tests.jobs.sample_jobs:succeed")
+    job.target = "tests.jobs.sample_jobs:succeed"
+    job.save(update_fields=["target", "updated_at"])  # workers re-read a changed job
     ok = finished(run_trigger(job.name, actor=CLI, trigger="cli").pk)
     assert ok.status == "succeeded"
     alert = wait_until(
@@ -151,7 +152,8 @@ def test_repeated_failures_deduplicate_and_a_success_resolves_the_alert(
     ]
 
     # A new failure after recovery opens a new alert.
-    Job.objects.filter(pk=job.pk).update(target="tests.jobs.sample_jobs:fail")
+    job.target = "tests.jobs.sample_jobs:fail"
+    job.save(update_fields=["target", "updated_at"])  # workers re-read a changed job
     finished(run_trigger(job.name, actor=CLI, trigger="cli").pk)
     wait_until(lambda: Alert.objects.filter(job=job, status="open").exists(), message="a new alert")
     assert Alert.objects.filter(job=job).count() == 2
