@@ -15,7 +15,12 @@ log = logging.getLogger(__name__)
 
 def on_run_finished(sender, run, job, **kwargs) -> None:
     try:
-        events.handle_run_finished(run, job, kwargs.get("previous_consecutive_failures"))
+        events.handle_run_finished(
+            run,
+            job,
+            kwargs.get("previous_consecutive_failures"),
+            will_retry=bool(kwargs.get("will_retry", False)),
+        )
     except Exception:
         log.exception(
             "alerts: handling run %s of %s failed",

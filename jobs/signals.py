@@ -9,7 +9,8 @@ from django.dispatch import Signal
 # A run reached a final status (succeeded, failed, retrying, timed_out,
 # cancelled, skipped, orphaned). kwargs: run (JobRun), job (Job, live state
 # already updated), previous_consecutive_failures (int, before this run; a
-# success with previous > 0 is a recovery).
+# success with previous > 0 is a recovery), will_retry (bool: a failed,
+# timed_out or orphaned attempt whose retry is already scheduled — not final).
 run_finished = Signal()
 
 # A job was disabled automatically after repeated failures.

@@ -30,14 +30,19 @@ HEALTH_ALERT_TYPES = [
 ]
 
 
-def is_final_failure(run: Any, job: Any) -> bool:
-    """Failed with no retry to come: the engine records an attempt that will
-    be retried as `retrying`, so failed / timed_out / orphaned are final."""
-    return run.status in FINAL_FAILURES
+def is_final_failure(run: Any, job: Any, will_retry: bool = False) -> bool:
+    """Failed with no retry to come. A plain failure that will be retried is
+    recorded as `retrying`; a timed_out or orphaned attempt keeps its status,
+    so the engine says whether its retry is scheduled."""
+    return run.status in FINAL_FAILURES and not will_retry
 
 
 def handle_run_finished(
-    run: Any, job: Any, previous_consecutive_failures: int | None = None
+    run: Any,
+    job: Any,
+    previous_consecutive_failures: int | None = None,
+    *,
+    will_retry: bool = False,
 ) -> None:
     """Raise, de-duplicate or resolve alerts for one finished run.
 
@@ -72,7 +77,7 @@ def handle_run_finished(
         if job.notify_on_success:
             alert_resolve_success(job, run)
         return
-    if is_final_failure(run, job):
+    if is_final_failure(run, job, will_retry):
         error = (run.error or "").strip().splitlines()
         first = error[0][:300] if error else status
         alert_raise(

@@ -454,7 +454,11 @@ def run_record_end(
     if job_sets:
         job.status, job.last_run_id = status, run.pk
     run_finished.send(
-        sender=JobRun, run=run, job=job, previous_consecutive_failures=previous_failures
+        sender=JobRun,
+        run=run,
+        job=job,
+        previous_consecutive_failures=previous_failures,
+        will_retry=will_retry,
     )
     return run
 

@@ -89,3 +89,15 @@ def test_health_changes_become_alerts_and_healthy_resolves_them():
     assert set(Alert.objects.values_list("type", flat=True)) == {"missed_run", "health_critical"}
     handle_health_changed(job, "critical", "healthy", [])
     assert set(Alert.objects.values_list("status", flat=True)) == {"resolved"}
+
+
+def test_a_timed_out_attempt_with_a_retry_scheduled_raises_nothing_until_the_last_one(
+    django_assert_num_queries,
+):
+    job = JobFactory(max_retries=1)
+    first = JobRunFactory(job=job, status="timed_out", attempt=1, error="timed out after 5s")
+    with django_assert_num_queries(0):
+        handle_run_finished(first, job, previous_consecutive_failures=0, will_retry=True)
+    last = JobRunFactory(job=job, status="timed_out", attempt=2, error="timed out after 5s")
+    handle_run_finished(last, job, previous_consecutive_failures=0, will_retry=False)
+    assert list(Alert.objects.values_list("type", "run_id")) == [("job_failure", last.pk)]
