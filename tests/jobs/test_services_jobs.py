@@ -397,3 +397,42 @@ def test_a_user_granted_the_execution_permission_may_set_parameter_queries(
     job = job_create(spec(parameter_queries=QUERIES), actor=editor)
 
     assert job.parameter_queries == QUERIES
+
+
+@pytest.mark.parametrize(
+    "over, field",
+    [
+        ({"parameter_queries": [{"name": "X", "query": "SELECT 1"}]}, "parameter_queries[0]"),
+        (
+            {"parameter_queries": [{"name": "X", "query": "SELECT 1", "connection": "nope"}]},
+            "parameter_queries[0].connection",
+        ),
+        (
+            {"parameter_queries": [{"name": "X", "query": "SELECT 1", "database": "default"}]},
+            "parameter_queries[0].database",  # "default" is not an allowed query target here
+        ),
+        ({"parameters": {"bad name": 1}}, "parameters"),
+    ],
+)
+def test_a_python_job_with_a_bad_parameter_spec_is_refused_at_save(over, field):
+    with pytest.raises(ValidationError) as exc:
+        job_create(spec(**over), actor=OPS)
+
+    assert exc.value.message.startswith(f"job 'nightly-report': {field}"), exc.value.message
+    assert field in exc.value.fields
+    assert not Job.objects.exists()
+
+
+def test_a_bad_parameter_query_on_an_existing_python_job_is_refused_at_save():
+    job_create(spec(), actor=OPS)
+
+    with pytest.raises(ValidationError, match=r"parameter_queries\[0\]\.query is required"):
+        job_update(
+            "nightly-report",
+            {"parameter_queries": [{"name": "X", "query": " ", "database": "default"}]},
+            actor=OPS,
+        )
+    with pytest.raises(ValidationError, match=r"parameter_queries\[0\]"):
+        jobs_apply([spec(parameter_queries=[{"name": "X", "query": "SELECT 1"}])], actor=OPS)
+
+    assert Job.objects.get(name="nightly-report").parameter_queries == []

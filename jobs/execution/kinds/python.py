@@ -10,6 +10,7 @@ from typing import Any
 
 from jobs.errors import ValidationError
 from jobs.execution.context import RunContext
+from jobs.params import validate_parameter_spec
 
 
 def _split_target(target: str) -> tuple[str, str]:
@@ -64,6 +65,9 @@ class PythonKind:
 
     def validate(self, spec: dict[str, Any]) -> None:
         resolve_target(spec.get("target") or "")
+        # Python jobs get resolved parameters too (ctx.parameters), so the
+        # same save-time checks as every other kind.
+        validate_parameter_spec(spec)
 
     def execute(self, ctx: RunContext) -> Any:
         func = resolve_target(ctx.job.target)
