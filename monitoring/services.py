@@ -276,7 +276,7 @@ def run_retry_last_failed(
     jobs.services.runs.run_trigger (same checks, same audit record). Raises
     NotFound, Conflict when the job has no failed run (or is disabled
     without force)."""
-    from jobs.services.runs import run_trigger
+    from jobs.services.runs import run_overrides, run_trigger
 
     job = Job.objects.filter(name=job_name).first()
     if job is None:
@@ -284,7 +284,8 @@ def run_retry_last_failed(
     failed = (
         JobRun.objects.filter(job=job, status__in=RunStatus.failures())
         .order_by("-queued_at", "-id")
-        .only("pk", "parameters", "metadata")
+        .select_related("job")
+        .only("pk", "parameters", "metadata", "job__name")
         .first()
     )
     if failed is None:
@@ -298,7 +299,9 @@ def run_retry_last_failed(
         job.name,
         actor=actor,
         trigger=trigger,
-        parameters=dict(failed.parameters or {}),
+        # The failed run's own trigger-time values (sealed secrets included),
+        # not its resolved parameters: macros such as {now} resolve afresh.
+        parameters=run_overrides(failed),
         reason=note,
         force=force,
     )

@@ -257,7 +257,9 @@ def test_retry_reruns_the_last_failure_or_409(operator_client, job):
         "no_failed_run",
     )
     failed = add_runs(job, [{"at": datetime.now(UTC), "status": "failed", "duration": 1}])[0]
-    JobRun.objects.filter(pk=failed.pk).update(parameters={"x": 1})
+    JobRun.objects.filter(pk=failed.pk).update(
+        parameters={"x": 1, "today": "2020-01-01"}, metadata={"overrides": {"x": 1}}
+    )
     response = operator_client.post(
         "/api/v1/jobs/nightly-report/retry/", {"reason": "dns"}, format="json"
     )

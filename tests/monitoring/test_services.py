@@ -69,7 +69,12 @@ def test_token_create_rotate_and_conflict():
 def test_retry_reruns_the_last_failed_run_parameters():
     job = recurring_job(cron="", schedule_type="manual", parameters={"region": "eu"})
     failed = add_runs(job, [{"at": NOW - timedelta(hours=2), "status": "failed", "duration": 1}])[0]
-    JobRun.objects.filter(pk=failed.pk).update(parameters={"region": "us", "day": 3})
+    # What the failed run was triggered with (its resolved parameters, with
+    # macros such as {now}, are not re-sent: they resolve afresh).
+    JobRun.objects.filter(pk=failed.pk).update(
+        parameters={"region": "us", "day": 3, "now": "2026-01-01T00:00:00+00:00"},
+        metadata={"overrides": {"region": "us", "day": 3}},
+    )
     add_runs(job, [{"at": NOW - timedelta(hours=1), "duration": 1}])
     run = run_retry_last_failed(
         job.name, actor=Actor(name="op", source="api"), trigger="api", reason="flaky DNS"
