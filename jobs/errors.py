@@ -10,7 +10,9 @@ class JobwardenError(Exception):
     code = "error"
     http_status = 400
 
-    def __init__(self, message: str, *, fields: dict[str, Any] | None = None, code: str | None = None):
+    def __init__(
+        self, message: str, *, fields: dict[str, Any] | None = None, code: str | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.fields = fields or {}

@@ -17,7 +17,6 @@ import os
 from billiard.exceptions import WorkerLostError
 from celery.exceptions import TimeLimitExceeded
 from celery.signals import task_failure, task_postrun, task_prerun, task_revoked, worker_ready
-
 from django.db import connections
 
 from jobs.models import RunStatus

@@ -188,7 +188,9 @@ JOBS_HTTP_CIRCUIT_COOLDOWN = env_duration("JOBS_HTTP_CIRCUIT_COOLDOWN", "5m")
 JOBS_HTTP_MAX_REDIRECTS = env_int("JOBS_HTTP_MAX_REDIRECTS", 5, minimum=0)
 # Default response cap when a job sets no max_response_bytes: enough for API
 # answers, small enough that a runaway download cannot exhaust a worker.
-JOBS_HTTP_MAX_RESPONSE_BYTES = env_int("JOBS_HTTP_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1024)
+JOBS_HTTP_MAX_RESPONSE_BYTES = env_int(
+    "JOBS_HTTP_MAX_RESPONSE_BYTES", 10 * 1024 * 1024, minimum=1024
+)
 # A server's Retry-After is honoured up to this; a bogus "retry in a week"
 # must not park the job.
 JOBS_HTTP_MAX_RETRY_AFTER = env_duration("JOBS_HTTP_MAX_RETRY_AFTER", "1h")

@@ -95,7 +95,9 @@ class RunContext:
     output: OutputBuffer  # stdout-like text and logger lines
     stderr: OutputBuffer
     # Callbacks into the run path (jobs.execution.runner wires them).
-    _report_progress: Callable[[float | None, str], None] = field(repr=False, default=lambda p, m: None)
+    _report_progress: Callable[[float | None, str], None] = field(
+        repr=False, default=lambda p, m: None
+    )
     _beat: Callable[[], None] = field(repr=False, default=lambda: None)
     _cancelled: Callable[[], bool] = field(repr=False, default=lambda: False)
     started_monotonic: float = field(default_factory=time.monotonic)

@@ -45,6 +45,8 @@ def get_kind(name: str) -> KindHandler:
         module = import_module(module_path)
     except ModuleNotFoundError as exc:
         if exc.name == module_path:
-            raise ValidationError(f"job kind {name!r} is not available yet", fields={"kind": "unavailable"}) from None
+            raise ValidationError(
+                f"job kind {name!r} is not available yet", fields={"kind": "unavailable"}
+            ) from None
         raise
     return module.handler

@@ -15,14 +15,18 @@ from jobs.params import validate_parameter_spec
 
 def _split_target(target: str) -> tuple[str, str]:
     if not isinstance(target, str) or not target.strip():
-        raise ValidationError("target is required for python jobs (module:function)", fields={"target": "required"})
+        raise ValidationError(
+            "target is required for python jobs (module:function)", fields={"target": "required"}
+        )
     target = target.strip()
     if ":" in target:
         module, _, attr = target.partition(":")
     else:
         module, _, attr = target.rpartition(".")
     if not module or not attr:
-        raise ValidationError(f"target {target!r} must be module:function", fields={"target": "bad format"})
+        raise ValidationError(
+            f"target {target!r} must be module:function", fields={"target": "bad format"}
+        )
     return module, attr
 
 
@@ -33,18 +37,22 @@ def resolve_target(target: str) -> Callable[..., Any]:
         obj: Any = import_module(module_name)
     except ImportError as exc:
         raise ValidationError(
-            f"target {target!r}: cannot import module {module_name!r} ({exc})", fields={"target": "unknown module"}
+            f"target {target!r}: cannot import module {module_name!r} ({exc})",
+            fields={"target": "unknown module"},
         ) from None
     for part in attr_path.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
             raise ValidationError(
-                f"target {target!r}: module {module_name!r} has no {attr_path!r}", fields={"target": "unknown function"}
+                f"target {target!r}: module {module_name!r} has no {attr_path!r}",
+                fields={"target": "unknown function"},
             ) from None
     func = getattr(obj, "__wrapped_job__", obj)  # @job returns a wrapper
     if not callable(func):
-        raise ValidationError(f"target {target!r} is not callable", fields={"target": "not callable"})
+        raise ValidationError(
+            f"target {target!r} is not callable", fields={"target": "not callable"}
+        )
     return func
 
 
