@@ -21,28 +21,16 @@ from jobs.api.serializers import human_schedule
 from jobs.errors import JobwardenError
 from jobs.models import AuditEvent, Job, JobRun
 from jobs.specs import SPEC_FIELDS, validate_spec
+from jobs.specs.fields import DISABLED_FIELDS, MONITORING_FIELDS, POLICY_FIELDS, RUN_STATE_FIELDS
 
 LIVE_STATE = (
     "source",
     "schedule_type",
     "human_schedule_text",
     "next_run_at",
-    "disabled_reason",
-    "disabled_at",
-    "disabled_by",
-    "status",
-    "execution_count",
-    "success_count",
-    "failure_count",
-    "consecutive_failures",
-    "last_run_at",
-    "last_success_at",
-    "last_failure_at",
-    "last_duration_ms",
-    "avg_duration_ms",
-    "last_error",
-    "created_at",
-    "updated_at",
+    *DISABLED_FIELDS,
+    # Not success_rate: it is derived from the counters shown beside it.
+    *(f for f in RUN_STATE_FIELDS if f != "success_rate"),
 )
 
 
@@ -136,38 +124,8 @@ class JobAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "display_name", "description", "enabled", "tags", "owner")}),
         ("What runs", {"fields": ("kind", "target", "config", "parameters", "parameter_queries")}),
         ("Schedule", {"fields": ("cron", "timezone", "run_at")}),
-        (
-            "Execution policy",
-            {
-                "fields": (
-                    "queue",
-                    "priority",
-                    "timeout",
-                    "max_retries",
-                    "retry_delay",
-                    "retry_backoff",
-                    "retry_jitter",
-                    "retry_max_delay",
-                    "overlap",
-                    "auto_disable_after",
-                )
-            },
-        ),
-        (
-            "Monitoring and notifications",
-            {
-                "fields": (
-                    "expected_max_duration",
-                    "min_duration",
-                    "grace_time",
-                    "notify_on_failure",
-                    "notify_on_success",
-                    "notify_on_duration_exceeds",
-                    "notification_emails",
-                    "notification_channels",
-                )
-            },
-        ),
+        ("Execution policy", {"fields": POLICY_FIELDS}),
+        ("Monitoring and notifications", {"fields": MONITORING_FIELDS}),
         ("Live state", {"fields": LIVE_STATE}),
     )
 

@@ -18,6 +18,7 @@ from rest_framework import serializers
 from jobs.models import Job, JobRun, ScheduleType
 from jobs.schedule import ScheduleError, describe
 from jobs.secrets import masked_config
+from jobs.specs.fields import DISABLED_FIELDS, MONITORING_FIELDS, POLICY_FIELDS, RUN_STATE_FIELDS
 
 
 class IsoDateTimeField(serializers.DateTimeField):
@@ -94,45 +95,14 @@ class JobSerializer(serializers.ModelSerializer):
             "run_at",
             "human_schedule",
             "next_run_at",
-            "disabled_reason",
-            "disabled_at",
-            "disabled_by",
+            *DISABLED_FIELDS,
             # policies (durations in seconds)
-            "queue",
-            "priority",
-            "timeout",
-            "max_retries",
-            "retry_delay",
-            "retry_backoff",
-            "retry_jitter",
-            "retry_max_delay",
-            "overlap",
-            "auto_disable_after",
-            "expected_max_duration",
-            "min_duration",
-            "grace_time",
-            "notify_on_failure",
-            "notify_on_success",
-            "notify_on_duration_exceeds",
-            "notification_emails",
-            "notification_channels",
+            *POLICY_FIELDS,
+            *MONITORING_FIELDS,
             "tags",
             "owner",
             # live state
-            "status",
-            "execution_count",
-            "success_count",
-            "failure_count",
-            "success_rate",
-            "consecutive_failures",
-            "last_run_at",
-            "last_success_at",
-            "last_failure_at",
-            "last_duration_ms",
-            "avg_duration_ms",
-            "last_error",
-            "created_at",
-            "updated_at",
+            *RUN_STATE_FIELDS,
             # monitoring
             "health",
             "health_issues",

@@ -19,6 +19,49 @@ from config.env import parse_duration
 from jobs.models import Job, JobKind, OverlapPolicy
 from jobs.schedule import get_zone, normalize_cron
 
+# Groups of job keys, in the order the job JSON, the spec and the admin list
+# them: one definition, so a new policy or notification field is added once.
+POLICY_FIELDS: tuple[str, ...] = (
+    "queue",
+    "priority",
+    "timeout",
+    "max_retries",
+    "retry_delay",
+    "retry_backoff",
+    "retry_jitter",
+    "retry_max_delay",
+    "overlap",
+    "auto_disable_after",
+)
+MONITORING_FIELDS: tuple[str, ...] = (
+    "expected_max_duration",
+    "min_duration",
+    "grace_time",
+    "notify_on_failure",
+    "notify_on_success",
+    "notify_on_duration_exceeds",
+    "notification_emails",
+    "notification_channels",
+)
+DISABLED_FIELDS: tuple[str, ...] = ("disabled_reason", "disabled_at", "disabled_by")
+# The job's live state: counters and last-run facts kept by the run path.
+RUN_STATE_FIELDS: tuple[str, ...] = (
+    "status",
+    "execution_count",
+    "success_count",
+    "failure_count",
+    "success_rate",
+    "consecutive_failures",
+    "last_run_at",
+    "last_success_at",
+    "last_failure_at",
+    "last_duration_ms",
+    "avg_duration_ms",
+    "last_error",
+    "created_at",
+    "updated_at",
+)
+
 SPEC_FIELDS: tuple[str, ...] = (
     "name",
     "display_name",
@@ -32,24 +75,8 @@ SPEC_FIELDS: tuple[str, ...] = (
     "cron",
     "timezone",
     "run_at",
-    "queue",
-    "priority",
-    "timeout",
-    "max_retries",
-    "retry_delay",
-    "retry_backoff",
-    "retry_jitter",
-    "retry_max_delay",
-    "overlap",
-    "auto_disable_after",
-    "expected_max_duration",
-    "min_duration",
-    "grace_time",
-    "notify_on_failure",
-    "notify_on_success",
-    "notify_on_duration_exceeds",
-    "notification_emails",
-    "notification_channels",
+    *POLICY_FIELDS,
+    *MONITORING_FIELDS,
     "tags",
     "owner",
 )
@@ -61,23 +88,8 @@ READ_ONLY_FIELDS: frozenset[str] = frozenset(
         "schedule_type",
         "human_schedule",
         "next_run_at",
-        "disabled_reason",
-        "disabled_at",
-        "disabled_by",
-        "status",
-        "execution_count",
-        "success_count",
-        "failure_count",
-        "success_rate",
-        "consecutive_failures",
-        "last_run_at",
-        "last_success_at",
-        "last_failure_at",
-        "last_duration_ms",
-        "avg_duration_ms",
-        "last_error",
-        "created_at",
-        "updated_at",
+        *DISABLED_FIELDS,
+        *RUN_STATE_FIELDS,
     }
 )
 
