@@ -7,7 +7,6 @@ import os
 import threading
 import time
 
-import psutil
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -363,7 +362,7 @@ def test_many_simultaneous_triggers_under_skip_execute_at_most_one_at_a_time(sta
     assert len(done) >= 1
     for (_, end), (start, _) in zip(done, done[1:], strict=False):
         assert start >= end  # never two at once
-    assert psutil.pid_exists(os.getpid())
+    assert sum(r.status == "skipped" for r in runs) >= 1  # four at once cannot all have run
 
 
 def test_secret_override_is_masked_everywhere_but_reaches_the_job(start_worker):
