@@ -33,6 +33,9 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "django_celery_beat",
+    # Opt-in raw task results (CELERY_RESULT_BACKEND=django-db); runs are
+    # recorded in JobRun either way.
+    "django_celery_results",
     "jobs",
     "monitoring",
     "alerts",
