@@ -162,6 +162,11 @@ JOBS_LEASE_TTL = env_duration("JOBS_LEASE_TTL", "30s")
 # A running run whose heartbeat is older than this is orphaned (worker died).
 JOBS_ORPHAN_AFTER = env_duration("JOBS_ORPHAN_AFTER", "90s")
 JOBS_SWEEP_INTERVAL = env_duration("JOBS_SWEEP_INTERVAL", "20s")
+# A run still queued this long may have lost its message (a producer or a
+# worker died holding it): the sweeper sends it again. A duplicate is
+# harmless, the claim discards it; too short would only re-send messages that
+# are merely waiting in a busy queue.
+JOBS_REQUEUE_AFTER = env_duration("JOBS_REQUEUE_AFTER", "10m")
 # Static beat entries (system tasks); job entries are synced from Job rows.
 CELERY_BEAT_SCHEDULE = {
     "jobwarden-sweep": {"task": "jobs.sweep", "schedule": JOBS_SWEEP_INTERVAL},

@@ -22,9 +22,6 @@ from jobs.services.runs import Outcome, run_record_end, run_requeue
 logger = logging.getLogger(__name__)
 
 _BATCH = 200  # bounded work per sweep; the next sweep takes the rest
-# A queued run whose message may have died with a worker is re-sent after
-# this long; a duplicate message is harmless (the claim discards it).
-_REQUEUE_AFTER = timedelta(minutes=10)
 
 
 def run_mark_lost(run_id: str, status: str, error: str) -> JobRun | None:
@@ -86,7 +83,7 @@ def runs_sweep(now=None) -> dict[str, int]:
             ):
                 counts["cancelled"] += 1
 
-        requeue_before = now - _REQUEUE_AFTER
+        requeue_before = now - timedelta(seconds=settings.JOBS_REQUEUE_AFTER)
         for run in (
             JobRun.objects.filter(status=RunStatus.QUEUED, queued_at__lt=requeue_before)
             .exclude(scheduled_for__gt=requeue_before)

@@ -401,3 +401,23 @@ def test_secret_override_survives_into_retries_sealed(start_worker):
     assert retry.status == "succeeded", retry.error
     assert retry.result == {"token_length": 10}
     assert retry.metadata["overrides"] == {"api_token": "********"}
+
+
+def test_a_queued_run_whose_message_was_lost_is_sent_again_by_the_sweeper(start_worker):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs.services.sweeping import runs_sweep
+    from tests.factories import JobRunFactory
+
+    start_worker()
+    job = JobFactory(target="tests.jobs.sample_jobs:succeed")
+    # As if the producer died between committing the run and publishing it.
+    lost = JobRunFactory(job=job, status="queued", queued_at=timezone.now() - timedelta(minutes=11))
+    fresh = JobRunFactory(job=job, status="queued")  # may still be in a busy queue: left alone
+    counts = runs_sweep()
+    assert counts["requeued"] == 1
+    assert final(lost.pk).status == "succeeded"
+    fresh.refresh_from_db()
+    assert fresh.status == "queued"
