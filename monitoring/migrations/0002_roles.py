@@ -8,8 +8,9 @@ given to no group by default. Other apps add their permissions to these
 groups in their own migrations (e.g. alerts: acknowledge for operator).
 """
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from monitoring.roles import grant, roles
 
 VIEW = [
     ("jobs", "view_job"),
@@ -20,23 +21,11 @@ VIEW = [
 ]
 OPERATE = [("jobs", "trigger_job")]
 ADMIN = [("jobs", "add_job"), ("jobs", "change_job"), ("jobs", "delete_job")]
-ROLES = {"viewer": VIEW, "operator": VIEW + OPERATE, "admin": VIEW + OPERATE + ADMIN}
+ROLES = roles(VIEW, OPERATE, ADMIN)
 
 
 def create_roles(apps, schema_editor):
-    # Permissions are normally created after all migrations; create them now
-    # so the groups can reference them on a fresh database.
-    for label in ("jobs", "monitoring"):
-        config = apps.get_app_config(label)
-        config.models_module = True
-        create_permissions(config, apps=apps, verbosity=0)
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, perms in ROLES.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        for app_label, codename in perms:
-            perm = Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            group.permissions.add(perm)
+    grant(apps, ROLES)
 
 
 def remove_roles(apps, schema_editor):
