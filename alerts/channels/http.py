@@ -28,6 +28,16 @@ def check_url(url: Any, field: str = "url") -> None:
         raise ValidationError(f"{field}: {exc}", fields={field: str(exc)}) from None
 
 
+def validate_secret_url(
+    config: dict[str, Any], secrets: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`validate` for a chat webhook (Slack, Teams) whose one setting is its
+    URL, kept as a secret: the URL alone lets anyone post to the channel."""
+    url = secrets.get("url")
+    check_url(url, "url")
+    return {}, {"url": url}
+
+
 def post_json(url: str, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> int:
     """POST and return the status; DeliveryError on a refused address or
     connection, a timeout, or any non-2xx answer. Redirects are not followed

@@ -5,17 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from alerts.channels.http import check_url, post_json
+from alerts.channels.http import post_json, validate_secret_url
 
 COLORS = {"low": "#439FE0", "medium": "#E8A317", "high": "#E5533D", "critical": "#A30200"}
 
 
-def validate(
-    config: dict[str, Any], secrets: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    url = secrets.get("url")
-    check_url(url, "url")
-    return {}, {"url": url}
+validate = validate_secret_url
 
 
 def body(payload: dict[str, Any]) -> dict[str, Any]:
