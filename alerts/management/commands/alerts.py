@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
-
 from jobs.actors import Actor
 from jobs.cli import print_json
-from jobs.errors import JobwardenError
+from jobs.cli.command import SubcommandCommand
 
 
 def _actor(options) -> Actor:
@@ -131,13 +129,10 @@ def cmd_cleanup(options) -> int:
     return 0
 
 
-class Command(BaseCommand):
+class Command(SubcommandCommand):
     help = "List, acknowledge and resolve alerts; test notification channels."
 
-    def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
-        sub.required = True
-
+    def add_subcommands(self, sub):
         p = sub.add_parser("list", help="alerts, newest first")
         p.add_argument("--open", action="store_true", help="only open or acknowledged alerts")
         p.add_argument("--status", choices=["open", "acknowledged", "resolved", "active"])
@@ -178,11 +173,3 @@ class Command(BaseCommand):
         p.add_argument("--older-than", type=int, default=None, metavar="DAYS")
         p.add_argument("--user")
         p.set_defaults(handler=cmd_cleanup)
-
-    def handle(self, *args, **options):
-        try:
-            code = options["handler"](options)
-        except JobwardenError as exc:
-            raise CommandError(exc.message, returncode=1) from None
-        if code:
-            sys.exit(code)

@@ -7,14 +7,11 @@ not succeed. Domain errors: one line on stderr, exit 1."""
 
 from __future__ import annotations
 
-import sys
 import time
-
-from django.core.management.base import BaseCommand, CommandError
 
 from jobs.actors import Actor
 from jobs.cli import print_json
-from jobs.errors import JobwardenError
+from jobs.cli.command import SubcommandCommand
 
 
 def cmd_run(options) -> int:
@@ -78,13 +75,10 @@ def cmd_demo(options) -> int:
     return 0
 
 
-class Command(BaseCommand):
+class Command(SubcommandCommand):
     help = "Run compliance checks, list rules, load the demo."
 
-    def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
-        sub.required = True
-
+    def add_subcommands(self, sub):
         p = sub.add_parser(
             "run", help="run the compliance check now (all enabled rules or a subset)"
         )
@@ -109,11 +103,3 @@ class Command(BaseCommand):
 
         p = sub.add_parser("demo", help="load the demo warehouses, stock and rules (idempotent)")
         p.set_defaults(handler=cmd_demo)
-
-    def handle(self, *args, **options):
-        try:
-            code = options["handler"](options)
-        except JobwardenError as exc:
-            raise CommandError(exc.message, returncode=1) from None
-        if code:
-            sys.exit(code)

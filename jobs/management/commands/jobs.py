@@ -5,18 +5,14 @@ from __future__ import annotations
 import sys
 from importlib import import_module
 
-from django.core.management.base import BaseCommand, CommandError
-
 from jobs.cli import SUBCOMMAND_MODULES
-from jobs.errors import JobwardenError
+from jobs.cli.command import SubcommandCommand
 
 
-class Command(BaseCommand):
+class Command(SubcommandCommand):
     help = "Manage and inspect Jobwarden jobs."
 
-    def add_arguments(self, parser):
-        subparsers = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
-        subparsers.required = True
+    def add_subcommands(self, subparsers):
         for module_path in SUBCOMMAND_MODULES:
             try:
                 module = import_module(module_path)
@@ -28,11 +24,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            code = options["handler"](options)
-        except JobwardenError as exc:
-            # One line, no traceback: the message names what is wrong.
-            raise CommandError(exc.message, returncode=1) from None
+            super().handle(*args, **options)
         except KeyboardInterrupt:
+            # Ctrl-C while a subcommand waits: the shell's 130, no traceback.
             sys.exit(130)
-        if code:
-            sys.exit(code)
