@@ -38,6 +38,7 @@ from jobs.schedule import ScheduleError, get_zone
 from jobs.secrets import open_config, seal_config
 from jobs.specs.fields import (
     CLEANERS,
+    DURATION_FIELDS,
     READ_ONLY_FIELDS,
     SPEC_FIELDS,
     default_values,
@@ -70,14 +71,7 @@ def job_spec_values(job: Job, *, secrets: str = "clear") -> dict[str, Any]:
     values["cron"] = job.cron or None
     values["run_at"] = _iso(job.run_at)
     values["owner"] = job.owner.get_username() if job.owner_id else None
-    for field in (
-        "timeout",
-        "retry_delay",
-        "retry_backoff",
-        "retry_jitter",
-        "retry_max_delay",
-        "grace_time",
-    ):
+    for field in DURATION_FIELDS:
         values[field] = float(values[field])
     for field in ("expected_max_duration", "min_duration", "notify_on_duration_exceeds"):
         values[field] = None if values[field] is None else float(values[field])

@@ -43,6 +43,15 @@ MONITORING_FIELDS: tuple[str, ...] = (
     "notification_emails",
     "notification_channels",
 )
+# Durations that always have a value; canonical form: float seconds.
+DURATION_FIELDS: tuple[str, ...] = (
+    "timeout",
+    "retry_delay",
+    "retry_backoff",
+    "retry_jitter",
+    "retry_max_delay",
+    "grace_time",
+)
 DISABLED_FIELDS: tuple[str, ...] = ("disabled_reason", "disabled_at", "disabled_by")
 # The job's live state: counters and last-run facts kept by the run path.
 RUN_STATE_FIELDS: tuple[str, ...] = (
@@ -347,13 +356,6 @@ def default_values() -> dict[str, Any]:
             continue
         values[field] = Job._meta.get_field(field).get_default()
     values["timeout"] = float(settings.JOBS_DEFAULT_TIMEOUT)
-    for field in (
-        "timeout",
-        "retry_delay",
-        "retry_backoff",
-        "retry_jitter",
-        "retry_max_delay",
-        "grace_time",
-    ):
+    for field in DURATION_FIELDS:
         values[field] = float(values[field])
     return values
