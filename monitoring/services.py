@@ -173,6 +173,10 @@ def health_reset(job_name: str, *, actor: Actor, reason: str = "") -> JobHealth:
 # --- retention ------------------------------------------------------------------
 
 
+# A century: beyond it a cut-off date cannot be computed, and no run is older.
+MAX_RETENTION_DAYS = 36_500
+
+
 def runs_cleanup(
     older_than_days: Any,
     *,
@@ -195,9 +199,10 @@ def runs_cleanup(
             f"older_than_days: {older_than_days!r} is not a whole number of days",
             fields={"older_than_days": "expected a whole number >= 1"},
         ) from None
-    if days < 1:
+    if not 1 <= days <= MAX_RETENTION_DAYS:
         raise ValidationError(
-            "older_than_days must be at least 1", fields={"older_than_days": "expected >= 1"}
+            f"older_than_days must be between 1 and {MAX_RETENTION_DAYS}",
+            fields={"older_than_days": f"expected 1..{MAX_RETENTION_DAYS}"},
         )
     size = int(batch_size or settings.MONITORING_CLEANUP_BATCH_SIZE)
     if size < 1:

@@ -196,7 +196,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 
 class CleanupRequestSerializer(serializers.Serializer):
-    older_than_days = serializers.IntegerField(min_value=1)
+    older_than_days = serializers.IntegerField(min_value=1, max_value=36_500)
     batch_size = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
 
 
