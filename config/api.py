@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DataError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -91,6 +92,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"error": exc.as_dict()}, status=exc.http_status)
     if isinstance(exc, ScheduleError):  # a schedule helper's message, reached unwrapped
         return Response(error_body("invalid", str(exc), {"cron": str(exc)}), status=400)
+    if isinstance(exc, DataError):
+        # Input the database cannot hold (a NUL character, a number out of
+        # range) reached a query: the client's mistake, not a server error.
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid value"
+        logging.getLogger(__name__).warning("rejected input: %s", first_line)
+        return Response(
+            error_body("invalid", f"input the database cannot store: {first_line}"), status=400
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "not found")
     elif isinstance(exc, DjangoPermissionDenied):
