@@ -39,7 +39,7 @@ test: install ## The whole suite against real PostgreSQL and Redis
 	$(BIN)/pytest
 
 lint: install ## ruff, mypy on services/selectors, makemigrations --check
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy && DJANGO_SETTINGS_MODULE=config.settings.test $(MANAGE) makemigrations --check --dry-run
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy && DJANGO_SETTINGS_MODULE=config.settings.test DATABASE_URL=sqlite:///:memory: $(MANAGE) makemigrations --check --dry-run
 
 format: install ## Apply ruff formatting and safe fixes
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
