@@ -20,9 +20,9 @@ from celery.signals import task_failure, task_postrun, task_prerun, task_revoked
 from django.db import connections
 
 from jobs.models import RunStatus
+from jobs.tasks import EXECUTE_TASK
 
 logger = logging.getLogger(__name__)
-EXECUTE_TASK = "jobs.execute_run"
 
 
 @task_prerun.connect

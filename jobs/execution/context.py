@@ -67,6 +67,11 @@ class OutputBuffer:
             self._parts.append(text)
             self._size += len(encoded)
 
+    @property
+    def chunks(self) -> int:
+        """How many pieces were written: a cheap "has it changed" marker."""
+        return len(self._parts)
+
     def getvalue(self) -> str:
         with self._lock:
             return "".join(self._parts)

@@ -105,7 +105,7 @@ class Heartbeat:
     def _service(self, active: ActiveRun) -> None:
         now = time.monotonic()
         beat_due = now - active.last_beat >= settings.JOBS_HEARTBEAT_INTERVAL
-        sizes = (len(active.output._parts), len(active.stderr._parts))
+        sizes = (active.output.chunks, active.stderr.chunks)
         changed = active.dirty or sizes != active.flushed_sizes
         if beat_due:
             active.last_beat = now

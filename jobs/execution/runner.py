@@ -17,6 +17,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
 
 from jobs.execution.context import (
     OutputBuffer,
@@ -29,7 +30,8 @@ from jobs.execution.context import (
 from jobs.execution.heartbeat import ActiveRun, heartbeat
 from jobs.execution.kinds import get_kind
 from jobs.models import RunStatus
-from jobs.services.runs import Claim, Outcome
+from jobs.params import mask_parameters, resolve_parameters
+from jobs.services.runs import Claim, Outcome, run_finish, run_overrides
 
 logger = logging.getLogger(__name__)
 
@@ -122,11 +124,6 @@ def _run_kind(ctx: RunContext, run: Any) -> Outcome:
 def _resolve_parameters(ctx: RunContext, run: Any) -> dict[str, Any]:
     """Macros, dynamic (query) parameters and overrides, via jobs.params; the
     masked copy is what the run stores."""
-    from django.utils import timezone
-
-    from jobs.params import mask_parameters, resolve_parameters
-    from jobs.services.runs import run_overrides
-
     resolved = resolve_parameters(
         ctx.job, run_overrides(run), run_id=str(run.pk), attempt=run.attempt, now=timezone.now()
     )
@@ -193,6 +190,4 @@ def _abandon(claim: Claim, ctx: RunContext, active: ActiveRun) -> None:
         status=RunStatus.CANCELLED, error="cancelled; terminated after ignoring the request"
     )
     _collect(outcome, ctx, active)
-    from jobs.services.runs import run_finish
-
     run_finish(claim, outcome)
