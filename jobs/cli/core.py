@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Q
 from django.utils import timezone
 
 from jobs.actors import Actor
 from jobs.cli import parse_params
 from jobs.errors import NotFound, ValidationError
 from jobs.models import Job, JobRun, RunStatus
+from jobs.selectors import job_recent_runs, run_get, run_next_attempt
 
 POLL_INTERVAL = 0.25  # seconds between reads of the run row while --wait-ing
 
@@ -211,7 +211,7 @@ def _info(out: _Out, options: dict[str, Any]) -> int:
                 f"{'next runs':<{width}}  "
                 + f"\n{'':<{width}}  ".join(_fire(f, job.timezone) for f in fires)
             )
-    runs = list(JobRun.objects.filter(job=job).order_by("-queued_at")[:5])
+    runs = job_recent_runs(job, 5)
     if runs:
         out.line("")
         out.line("recent runs:")
@@ -258,7 +258,7 @@ def _history(out: _Out, options: dict[str, Any]) -> int:
         raise ValidationError(
             f"--limit must be at least 1, got {limit}", fields={"limit": "too small"}
         )
-    runs = list(JobRun.objects.filter(job=job).select_related("job").order_by("-queued_at")[:limit])
+    runs = job_recent_runs(job, limit)
     if options["json"]:
         out.json(JobRunSerializer(runs, many=True).data)
         return 0
@@ -312,30 +312,23 @@ def _wait(run: JobRun, timeout: float | None, say: Any) -> JobRun | None:
     """Poll the run (following retry attempts) until it finishes; print a line
     per change. Returns the finished run, or None at the timeout."""
     deadline = time.monotonic() + timeout if timeout is not None else None
-    root_id = run.first_attempt_id or run.id
     current = run
     last: tuple[Any, ...] | None = (current.status, None, "")
     while True:
-        current = JobRun.objects.select_related("job").get(pk=current.pk)
+        current = run_get(current.pk)
         state = (current.status, current.progress, current.progress_message)
         if state != last:
             _say_state(current, say)
             last = state
-        if current.status == RunStatus.RETRYING:
-            follow = (
-                JobRun.objects.filter(
-                    Q(first_attempt_id=root_id) | Q(pk=root_id), attempt__gt=current.attempt
-                )
-                .order_by("attempt")
-                .first()
-            )
-            if follow is not None:
-                current = follow
-                say(f"retry: attempt {follow.attempt} is run {follow.id} (status {follow.status})")
-                last = (follow.status, None, "")
-                continue
-        elif current.status not in RunStatus.active():
-            return current
+        if current.status not in RunStatus.active():
+            # timed_out and orphaned attempts are retried too, not only `retrying`.
+            follow = run_next_attempt(current)
+            if follow is None:
+                return current
+            current = follow
+            say(f"retry: attempt {follow.attempt} is run {follow.id} (status {follow.status})")
+            last = (follow.status, None, "")
+            continue
         if deadline is not None and time.monotonic() >= deadline:
             return None
         time.sleep(POLL_INTERVAL)

@@ -26,6 +26,7 @@ from jobs.errors import Conflict, NotFound, ValidationError
 from jobs.execution import lease
 from jobs.models import Job, JobRun, RunStatus, RunTrigger
 from jobs.runstore import job_cache
+from jobs.selectors import run_get
 from jobs.services.audit import audit_record
 from jobs.signals import run_finished
 
@@ -256,7 +257,7 @@ def run_cancel(run_id: str, *, actor: Actor, reason: str = "") -> JobRun:
     JOBS_CANCEL_GRACE later; it is recorded as cancelled either way. Raises
     NotFound, or Conflict if the run already finished. Audited.
     """
-    run = _get_run(run_id)
+    run = run_get(run_id)
     now = timezone.now()
     with transaction.atomic():
         note = f"cancelled by {actor.name}" + (f": {reason}" if reason else "")
@@ -285,23 +286,6 @@ def run_cancel(run_id: str, *, actor: Actor, reason: str = "") -> JobRun:
             reason=reason,
         )
     run.refresh_from_db()
-    return run
-
-
-def _get_run(run_id: Any) -> JobRun:
-    try:
-        run = JobRun.objects.select_related("job").filter(pk=str(run_id)).first()
-    except (ValueError, TypeError, ValidationError):
-        run = None
-    except Exception as exc:  # a malformed uuid reaches the database layer
-        from django.core.exceptions import ValidationError as DjangoValidationError
-
-        if isinstance(exc, DjangoValidationError):
-            run = None
-        else:
-            raise
-    if run is None:
-        raise NotFound(f"unknown run {run_id!r}", fields={"run": "not found"})
     return run
 
 

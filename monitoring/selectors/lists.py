@@ -22,6 +22,7 @@ from jobs.models import (
     ScheduleType,
 )
 from jobs.schedule import ScheduleError, get_zone, next_fires
+from jobs.selectors import run_get  # noqa: F401 - part of this module's reads
 from monitoring.models import HealthLevel
 from monitoring.selectors.stats import _parse_instant
 
@@ -137,19 +138,6 @@ def run_list(
     if end not in (None, ""):
         qs = qs.filter(queued_at__lt=_parse_instant(end, "to", end_of_day=True))
     return qs.order_by("-queued_at", "-id")
-
-
-def run_get(run_id: Any) -> JobRun:
-    import uuid
-
-    try:
-        pk = uuid.UUID(str(run_id))
-    except ValueError:
-        raise NotFound(f"unknown run {run_id!r}", fields={"run": "not found"}) from None
-    run = JobRun.objects.select_related("job").filter(pk=pk).first()
-    if run is None:
-        raise NotFound(f"unknown run {run_id!r}", fields={"run": "not found"})
-    return run
 
 
 def audit_list(
