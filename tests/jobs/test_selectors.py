@@ -22,7 +22,9 @@ def test_run_get_refuses_unknown_and_malformed_ids():
 def test_next_attempt_follows_any_retried_failure(status):
     job = JobFactory(max_retries=2)
     first = JobRunFactory(job=job, status=status, attempt=1)
-    second = JobRunFactory(job=job, status="queued", attempt=2, first_attempt=first, trigger="retry")
+    second = JobRunFactory(
+        job=job, status="queued", attempt=2, first_attempt=first, trigger="retry"
+    )
     assert run_next_attempt(first) == second
     third = JobRunFactory(job=job, status="queued", attempt=3, first_attempt=first, trigger="retry")
     assert run_next_attempt(second) == third
