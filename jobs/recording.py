@@ -5,7 +5,8 @@
 - task_failure (worker parent): a hard time limit or a lost child — the child
   cannot write any more, so the parent records timed_out / orphaned.
 - task_revoked (worker parent): a terminated run → cancelled.
-- worker_ready: runs this worker left running before a restart → orphaned.
+- worker_ready: runs this worker left running before a restart → orphaned;
+  the worker's run journal flusher starts (worker_shutdown: final flush).
 Each receiver calls one service in jobs.services.
 """
 
@@ -16,7 +17,14 @@ import os
 
 from billiard.exceptions import WorkerLostError
 from celery.exceptions import TimeLimitExceeded
-from celery.signals import task_failure, task_postrun, task_prerun, task_revoked, worker_ready
+from celery.signals import (
+    task_failure,
+    task_postrun,
+    task_prerun,
+    task_revoked,
+    worker_ready,
+    worker_shutdown,
+)
 from django.db import connections
 
 from jobs.models import RunStatus
@@ -32,11 +40,14 @@ def record_run_start(sender=None, task_id=None, task=None, kwargs=None, **_):
     from jobs.services.runs import run_start
 
     try:
+        kwargs = kwargs or {}
         task.request.jobwarden_claim = run_start(
             task_id,
             worker=task.request.hostname or "",
             pid=os.getpid(),
-            job_id=(kwargs or {}).get("job_id"),
+            job_id=kwargs.get("job_id"),
+            message=kwargs.get("run"),
+            sent=kwargs.get("sent"),
         )
     except Exception:
         logger.exception("could not claim run %s", task_id)
@@ -95,6 +106,15 @@ def record_run_revoked(sender=None, request=None, terminated=False, **_):
 
 @worker_ready.connect
 def recover_runs_of_this_worker(sender=None, **_):
+    from jobs.runlog import flusher
     from jobs.services.sweeping import runs_recover_worker
 
     runs_recover_worker(sender.hostname)
+    flusher.start()
+
+
+@worker_shutdown.connect
+def stop_run_journal_flusher(**_):
+    from jobs.runlog import flusher
+
+    flusher.stop()

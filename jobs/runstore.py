@@ -1,13 +1,12 @@
-"""SQL for the per-run hot path: insert a queued run, claim it, record its end.
+"""SQL for the per-run path: a person's queued run, and the run journal's
+batched writes (jobs.services.journal).
 
-Every run passes through these three statements, so they bypass the ORM's
-per-query overhead (which alone cost more than Celery itself per no-op run)
-but keep its semantics: values are prepared by the model fields, so a field
-added to JobRun is written here too. Everything else about runs uses the ORM.
-
-On PostgreSQL the end of a run and the job's live-state update are one
-statement (a data-modifying CTE: one round trip, one commit); elsewhere two
-statements in one transaction.
+These bypass the ORM's per-query overhead (which alone cost more than Celery
+itself per no-op run) but keep its semantics: columns come from the model's
+fields, so a field added to JobRun is written here too. On PostgreSQL a batch
+is one statement over column arrays (unnest), a fixed text prepared once per
+connection; elsewhere one statement executed many times. Everything else
+about runs uses the ORM.
 """
 
 from __future__ import annotations
@@ -17,12 +16,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 
 from jobs.models import Job, JobRun
 
@@ -85,162 +83,106 @@ def insert_run_if_enabled(
         return values["id"] if cursor.fetchone() else None
 
 
-_CLAIM_RETURNING = [
-    "job_id",
-    "attempt",
-    "trigger",
-    "parameters",
-    "metadata",
-    "first_attempt_id",
-    "queued_at",
-    "triggered_by",
-    "reason",
-    "scheduled_for",
-    "cancel_requested_at",
-]
+def runs_lock_status(run_ids: list[str]) -> dict[str, str]:
+    """Current status of each existing run among `run_ids`, rows locked."""
+    if not run_ids:
+        return {}
+    idf = _RUN_BY_ATTNAME["id"]
+    if connection.vendor == "postgresql":
+        sql = f"SELECT id, status FROM {_q(_RUN_TABLE)} WHERE id = ANY(%s::uuid[]) FOR UPDATE"
+        params: list[Any] = [[uuid.UUID(r) for r in run_ids]]
+    else:
+        marks = ", ".join(["%s"] * len(run_ids))
+        sql = f"SELECT id, status FROM {_q(_RUN_TABLE)} WHERE id IN ({marks})"
+        params = [_prep(idf, r) for r in run_ids]
+    with _cursor() as cursor:
+        cursor.execute(sql, params)
+        return {str(uuid.UUID(str(i))): status for i, status in cursor.fetchall()}
 
 
-@lru_cache(maxsize=8)
-def _claim_sql(vendor: str) -> str:
-    run, job = _q(_RUN_TABLE), _q(_JOB_TABLE)
-    returning = ", ".join(_q(str(_RUN_BY_ATTNAME[a].column)) for a in _CLAIM_RETURNING)
-    # The job's updated_at comes back too: a cached definition older than it
-    # is re-read, so an edit applies to the very next run.
-    return (
-        f"UPDATE {run} SET status = 'running', started_at = %s, heartbeat_at = %s, "
-        f"worker = %s, pid = %s WHERE id = %s AND status = 'queued' AND (trigger = 'forced' OR "
-        f"job_id IN (SELECT id FROM {job} WHERE enabled = %s)) RETURNING {returning}, "
-        f"(SELECT j.updated_at FROM {job} j WHERE j.id = {run}.job_id)"
-    )
+def runs_insert(rows: list[dict[str, Any]]) -> None:
+    """INSERT whole run rows (by attname; missing columns take defaults).
+    On PostgreSQL one statement of column arrays (a fixed text, prepared
+    once); elsewhere one statement executed many times."""
+    if not rows:
+        return
+    table = _q(_RUN_TABLE)
+    columns = ", ".join(_q(str(f.column)) for f in _RUN_FIELDS)
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%b::{_array_type(f)}" for f in _RUN_FIELDS)
+        sql = f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays})"
+        with _cursor() as cursor:
+            cursor.execute(sql, _column_arrays(_RUN_FIELDS, rows))
+        return
+    marks = ", ".join(["%s"] * len(_RUN_FIELDS))
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} ({columns}) VALUES ({marks})",
+            [[_prep(f, row.get(f.attname, f.get_default())) for f in _RUN_FIELDS] for row in rows],
+        )
 
 
-@lru_cache(maxsize=8)
-def _claim_converters(vendor: str) -> list[tuple[str, Any, list]]:
-    out = []
-    for attname in _CLAIM_RETURNING:
-        field = _RUN_BY_ATTNAME[attname]
-        out.append(
-            (
-                attname,
-                field,
-                field.get_db_converters(connection)
-                + connection.ops.get_db_converters(field.get_col(field.model._meta.db_table)),
+def runs_update(attnames: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """Set the `attnames` columns of each row (by id). The rows are locked
+    and checked by the caller."""
+    if not rows:
+        return
+    fields = [_RUN_BY_ATTNAME[a] for a in attnames]
+    idf = _RUN_BY_ATTNAME["id"]
+    table = _q(_RUN_TABLE)
+    if connection.vendor == "postgresql":
+        names = ", ".join(_q(str(f.column)) for f in fields)
+        sets = ", ".join(f"{_q(str(f.column))} = v.{_q(str(f.column))}" for f in fields)
+        arrays = ", ".join(f"%b::{_array_type(f)}" for f in [idf, *fields])
+        sql = (
+            f"UPDATE {table} AS r SET {sets} FROM unnest({arrays}) AS v(id, {names}) "
+            f"WHERE r.id = v.id"
+        )
+        with _cursor() as cursor:
+            cursor.execute(sql, _column_arrays([idf, *fields], rows))
+        return
+    sets = ", ".join(f"{_q(str(f.column))} = %s" for f in fields)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET {sets} WHERE id = %s",
+            [
+                [_prep(f, row.get(f.attname)) for f in fields] + [_prep(idf, row["id"])]
+                for row in rows
+            ],
+        )
+
+
+@lru_cache(maxsize=256)
+def _array_type(field) -> str:
+    return f"{field.db_type(connection)}[]"
+
+
+def _column_arrays(fields: list, rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """PostgreSQL parameters for unnest(): one list per column. Values go to
+    psycopg as they are (it adapts them natively); JSON is wrapped."""
+    from psycopg.types.json import Jsonb
+
+    out: list[list[Any]] = []
+    for f in fields:
+        name = f.attname
+        default = f.get_default()
+        if f.get_internal_type() == "JSONField":
+            out.append(
+                [
+                    None if (v := row.get(name, default)) is None and f.null else Jsonb(v)
+                    for row in rows
+                ]
             )
-        )
+        elif f.get_internal_type() == "UUIDField":
+            out.append(
+                [
+                    None if (v := row.get(name, default)) is None else uuid.UUID(str(v))
+                    for row in rows
+                ]
+            )
+        else:
+            out.append([row.get(name, default) for row in rows])
     return out
-
-
-def claim_run(run_id: str, *, now: datetime, worker: str, pid: int) -> JobRun | None:
-    """queued → running, only if the job is enabled or the run is forced.
-    Returns the run (without its job) or None if nothing was claimed."""
-    f = _RUN_BY_ATTNAME
-    when = _prep(f["started_at"], now)
-    params = [when, when, worker[:255], pid, _prep(f["id"], run_id), True]
-    with _cursor() as cursor:
-        cursor.execute(_claim_sql(connection.vendor), params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    data = {}
-    converters = _claim_converters(connection.vendor)
-    for (attname, field, field_converters), raw in zip(converters, row[:-1], strict=True):
-        for convert in field_converters:
-            raw = convert(raw, field, connection)
-        data[attname] = raw
-    run = JobRun(
-        id=uuid.UUID(str(run_id)),
-        status="running",
-        started_at=now,
-        heartbeat_at=now,
-        worker=worker,
-        pid=pid,
-        **data,
-    )
-    run._job_changed_at = _to_datetime(row[-1])  # type: ignore[attr-defined]
-    return run
-
-
-def _to_datetime(raw: Any) -> datetime | None:
-    if raw is None or isinstance(raw, datetime):
-        return raw
-    field = Job._meta.get_field("updated_at")
-    for convert in connection.ops.get_db_converters(field.get_col(field.model._meta.db_table)):
-        raw = convert(raw, field, connection)
-    return raw
-
-
-def record_end(
-    run_id: Any,
-    expected: str,
-    run_values: dict[str, Any],
-    job_sets: list[tuple[str, str, list[Any]]],
-) -> tuple[int, int] | None:
-    """Write the run's end and the job's live state atomically.
-
-    `job_sets` are (column, SQL expression with %s, params) evaluated against
-    the job row's current values, so concurrent finishes never lose counts.
-    Returns (consecutive failures before, after), or None if the run was not
-    in `expected` state (then nothing was written).
-    """
-    run_params = [_prep(_RUN_BY_ATTNAME[a], v) for a, v in run_values.items()]
-    run_params += [_prep(_RUN_BY_ATTNAME["id"], run_id), expected]
-    job_params = [p for _, _, params in job_sets for p in params]
-    sql = _end_sql(connection.vendor, tuple(run_values), tuple((c, e) for c, e, _ in job_sets))
-    with _cursor() as cursor:
-        if not job_sets:
-            cursor.execute(sql.run_update, run_params)
-            return (0, 0) if cursor.rowcount else None
-        if sql.combined:
-            cursor.execute(sql.combined, run_params + job_params)
-            row = cursor.fetchone()
-            return (row[0], row[1]) if row else None
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql.run_update + " RETURNING job_id", run_params)
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        cursor.execute(sql.job_before, [row[0]])
-        before = cursor.fetchone()[0]
-        cursor.execute(sql.job_update, job_params + [row[0]])
-        return before, cursor.fetchone()[0]
-
-
-class _EndSQL(NamedTuple):
-    run_update: str
-    combined: str | None  # PostgreSQL: run + job in one statement
-    job_before: str
-    job_update: str
-
-
-@lru_cache(maxsize=64)
-def _end_sql(
-    vendor: str, run_attnames: tuple[str, ...], job_shape: tuple[tuple[str, str], ...]
-) -> _EndSQL:
-    run_sets = ", ".join(f"{_q(str(_RUN_BY_ATTNAME[a].column))} = %s" for a in run_attnames)
-    run_update = f"UPDATE {_q(_RUN_TABLE)} SET {run_sets} WHERE id = %s AND status = %s"
-    job = _q(_JOB_TABLE)
-    job_sql = ", ".join(f"{_q(column)} = {expr}" for column, expr in job_shape)
-    combined = None
-    if vendor == "postgresql":
-        # The sub-select in RETURNING reads the statement's snapshot: the
-        # value before this update.
-        combined = (
-            f"WITH r AS ({run_update} RETURNING job_id) "
-            f"UPDATE {job} SET {job_sql} FROM r WHERE {job}.id = r.job_id "
-            f"RETURNING (SELECT j0.consecutive_failures FROM {job} j0 WHERE j0.id = r.job_id), "
-            f"{job}.consecutive_failures"
-        )
-    return _EndSQL(
-        run_update=run_update,
-        combined=combined,
-        job_before=f"SELECT consecutive_failures FROM {job} WHERE id = %s",
-        job_update=f"UPDATE {job} SET {job_sql} WHERE id = %s RETURNING consecutive_failures",
-    )
-
-
-def job_value(attname: str, value: Any) -> Any:
-    """A Python value prepared for a Job column in record_end's job_sets."""
-    return _prep(_JOB_BY_ATTNAME[attname], value)
 
 
 class JobDefinitionCache:
@@ -275,13 +217,6 @@ class JobDefinitionCache:
                     self._rows.clear()
                 self._rows[key] = (now, job)
         return job
-
-    def fresh(self, job: Job, changed_at: datetime | None) -> Job:
-        """`job`, or a re-read copy if the row changed since it was cached."""
-        if changed_at is None or job.updated_at == changed_at:
-            return job
-        self.forget(job.pk)
-        return self.get(job.pk) or job
 
     def forget(self, job_id: int) -> None:
         with self._lock:

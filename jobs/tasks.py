@@ -18,7 +18,9 @@ EXECUTE_TASK = "jobs.execute_run"
 # that dies mid-run loses nothing; a redelivery finds the run no longer
 # queued and is discarded by the claim.
 @shared_task(bind=True, name=EXECUTE_TASK, acks_late=True, ignore_result=True)
-def execute_run_task(self, run_id: str, job_id: int | None = None):
+def execute_run_task(
+    self, run_id: str, job_id: int | None = None, run: dict | None = None, sent: float | None = None
+):
     claim = getattr(self.request, "jobwarden_claim", None)
     if claim is None:
         return None

@@ -171,9 +171,16 @@ JOBS_REQUEUE_AFTER = env_duration("JOBS_REQUEUE_AFTER", "10m")
 CELERY_BEAT_SCHEDULE = {
     "jobwarden-sweep": {"task": "jobs.sweep", "schedule": JOBS_SWEEP_INTERVAL},
 }
-# Workers cache job definitions this long: an edit reaches them within it.
-# (Whether a job is enabled is always read from the database.)
+# Workers cache job definitions this long. Each change also publishes the
+# job's version to Redis, which the claim compares: the next run sees it.
 JOBS_DEFINITION_CACHE_SECONDS = env_float("JOBS_DEFINITION_CACHE_SECONDS", 2.0, minimum=0)
+# Run journal (jobs.runlog): how long a run's claim is remembered after it
+# ended (a message older than this is checked against the database), and how
+# often an idle worker looks for journal events to write.
+JOBS_CLAIM_MEMORY = env_duration("JOBS_CLAIM_MEMORY", "10m")
+JOBS_RUNLOG_FLUSH_INTERVAL = env_float("JOBS_RUNLOG_FLUSH_INTERVAL", 0.05, minimum=0.001)
+# A worker that ends a run and finds this many events waiting writes them.
+JOBS_RUNLOG_BATCH_MIN = env_int("JOBS_RUNLOG_BATCH_MIN", 100, minimum=1)
 JOBS_OUTPUT_MAX_BYTES = env_int("JOBS_OUTPUT_MAX_BYTES", 64 * 1024, minimum=1024)
 JOBS_RUN_RETENTION_DAYS = env_int("JOBS_RUN_RETENTION_DAYS", 90, minimum=1)
 JOBS_LOAD_EXAMPLES = env_bool("JOBS_LOAD_EXAMPLES", False)

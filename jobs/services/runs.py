@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import random
-from contextlib import nullcontext
+import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from jobs import runstore
+from jobs import runlog, runstore
 from jobs import schedule as cron
 from jobs.actors import Actor
 from jobs.errors import Conflict, NotFound, ValidationError
@@ -28,7 +29,6 @@ from jobs.models import Job, JobRun, RunStatus, RunTrigger
 from jobs.runstore import job_cache
 from jobs.selectors import run_get
 from jobs.services.audit import audit_record
-from jobs.signals import run_finished
 
 logger = logging.getLogger(__name__)
 
@@ -108,9 +108,20 @@ def run_trigger(
         "queued_at": timezone.now(),
     }
     audited = actor.source in _AUDITED_SOURCES
-    # The hot path is one INSERT that also checks the job is enabled; the
-    # audit record (people only) joins it in one transaction.
-    with transaction.atomic() if audited else nullcontext():
+    if not audited and not force and job.enabled:
+        # From code (the volume path): recorded through the run journal, in
+        # PostgreSQL within moments; the claim checks again that the job is
+        # enabled, so a disable that this process has not seen yet still
+        # skips the run.
+        run = JobRun(id=uuid.uuid4(), job=job, **values)
+        row = runlog.row_values(run)
+        transaction.on_commit(lambda: _journal_and_enqueue(run, row))
+        run._state.adding, run._state.db = False, "default"
+        return run
+    # A person's trigger is in PostgreSQL before it is enqueued (they get a
+    # run they can look at), with its audit record in the same transaction;
+    # the INSERT itself checks the job is enabled.
+    with transaction.atomic():
         run_id = runstore.insert_run_if_enabled(job.name, values, force=force)
         if run_id is None:
             _refuse_trigger(job_name)
@@ -124,10 +135,15 @@ def run_trigger(
                 changes={"parameters": [None, shown]} if overrides else {},
                 reason=reason,
             )
-        transaction.on_commit(lambda: _enqueue(run_id, job))
-    run = JobRun(id=run_id, job=job, **values)
+        run = JobRun(id=run_id, job=job, **values)
+        transaction.on_commit(lambda: enqueue(run, job))
     run._state.adding, run._state.db = False, "default"
     return run
+
+
+def _journal_and_enqueue(run: JobRun, row: dict[str, Any]) -> None:
+    runlog.append(runlog.encode("q", run.pk, row))
+    enqueue(run, run.job)
 
 
 def _masked(job: Job, params: dict[str, Any]) -> dict[str, Any]:
@@ -212,7 +228,7 @@ def run_fire_scheduled(job_name: str, now: datetime | None = None) -> JobRun | N
             )
             next_run_at = cron.next_fire(job.cron, job.timezone, now) if job.is_recurring else None
             Job.objects.filter(pk=job.pk).update(next_run_at=next_run_at)
-            transaction.on_commit(lambda: _enqueue(run.pk, job))
+            transaction.on_commit(lambda: enqueue(run, job))
     except IntegrityError:
         logger.info(
             "scheduled fire %s of %s already recorded; duplicate dispatch ignored",
@@ -223,13 +239,16 @@ def run_fire_scheduled(job_name: str, now: datetime | None = None) -> JobRun | N
     return run
 
 
-def _enqueue(run_id: Any, job: Job, countdown: float | None = None) -> None:
+def enqueue(run: JobRun, job: Job, countdown: float | None = None) -> None:
+    """Send a run's message. It carries what the worker needs to execute the
+    run (the worker does not read it back), and when it was sent: a message
+    older than JOBS_CLAIM_MEMORY is checked against the database first."""
     from jobs.tasks import execute_run_task
 
     execute_run_task.apply_async(
-        args=[str(run_id)],
-        kwargs={"job_id": job.pk},
-        task_id=str(run_id),
+        args=[str(run.pk)],
+        kwargs={"job_id": job.pk, "run": runlog.message_values(run), "sent": time.time()},
+        task_id=str(run.pk),
         queue=job.queue_name,
         # Redis emulates priorities with extra lists: only ask when it matters.
         priority=job.priority if job.priority != DEFAULT_PRIORITY else None,
@@ -242,7 +261,7 @@ def _enqueue(run_id: Any, job: Job, countdown: float | None = None) -> None:
 
 def run_requeue(run: JobRun, countdown: float) -> None:
     """Send a queued run's message again (overlap=queue waiting, lost message)."""
-    _enqueue(run.pk, run.job, countdown=countdown)
+    enqueue(run, run.job, countdown=countdown)
 
 
 # --- cancel -----------------------------------------------------------------
@@ -251,32 +270,39 @@ def run_requeue(run: JobRun, countdown: float) -> None:
 def run_cancel(run_id: str, *, actor: Actor, reason: str = "") -> JobRun:
     """Cancel a queued or running run.
 
-    A queued run is cancelled at once (its message is discarded when it
-    arrives). A running run is asked to stop: ctx.is_cancelled() turns true
-    within a heartbeat, and the worker terminates it if it has not stopped
-    JOBS_CANCEL_GRACE later; it is recorded as cancelled either way. Raises
-    NotFound, or Conflict if the run already finished. Audited.
+    A queued run is cancelled at once: its claim is taken as "cancelled", so
+    its message is discarded when it arrives. A running run is asked to
+    stop: ctx.is_cancelled() turns true within a heartbeat, and the worker
+    terminates it if it has not stopped JOBS_CANCEL_GRACE later; it is
+    recorded as cancelled either way. Raises NotFound, or Conflict if the
+    run already finished. Audited.
     """
+    runlog.flush()
     run = run_get(run_id)
     now = timezone.now()
+    note = f"cancelled by {actor.name}" + (f": {reason}" if reason else "")
+    taken = ""
+    if run.status == RunStatus.QUEUED:
+        row = runlog.row_values(run)
+        row.update(status=RunStatus.CANCELLED, finished_at=now, cancel_requested_at=now, error=note)
+        event = runlog.encode("e", run.pk, row, x=[RunStatus.QUEUED], live=False)
+        taken, _ = runlog.claim(run.pk, "cancelled", event, ttl=_claim_ttl(run.job))
+        runlog.flush()
     with transaction.atomic():
-        note = f"cancelled by {actor.name}" + (f": {reason}" if reason else "")
-        done = JobRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-            status=RunStatus.CANCELLED, finished_at=now, cancel_requested_at=now, error=note
-        )
-        if not done:
-            done = JobRun.objects.filter(
-                pk=run.pk, status=RunStatus.RUNNING, cancel_requested_at__isnull=True
-            ).update(cancel_requested_at=now)
-            if done:
-                transaction.on_commit(lambda: lease.request_cancel(str(run.pk)))
-            elif not JobRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).exists():
-                run.refresh_from_db()
-                raise Conflict(
-                    f"run {run.pk} already finished ({run.status})",
-                    fields={"run": run.status},
-                    code="run_finished",
-                )
+        run.refresh_from_db()
+        if run.status == RunStatus.RUNNING and run.cancel_requested_at is None:
+            JobRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+                cancel_requested_at=now
+            )
+            transaction.on_commit(lambda: lease.request_cancel(str(run.pk)))
+        elif run.status != RunStatus.RUNNING and not (
+            taken == "ok" and run.status == RunStatus.CANCELLED
+        ):
+            raise Conflict(
+                f"run {run.pk} already finished ({run.status})",
+                fields={"run": run.status},
+                code="run_finished",
+            )
         audit_record(
             actor=actor,
             action="run.cancel",
@@ -289,203 +315,197 @@ def run_cancel(run_id: str, *, actor: Actor, reason: str = "") -> JobRun:
     return run
 
 
+def _claim_ttl(job: Job) -> float:
+    # A claim outlives any run it could belong to (the hard kill comes at
+    # timeout + grace); finish() then keeps it JOBS_CLAIM_MEMORY longer.
+    return job.timeout + settings.JOBS_TIMEOUT_GRACE + settings.JOBS_CLAIM_MEMORY
+
+
 # --- start ------------------------------------------------------------------
 
 
-def run_start(run_id: str, *, worker: str, pid: int, job_id: int | None = None) -> Claim:
-    """Claim a queued run for this worker, enforcing enabled and overlap.
+def run_start(
+    run_id: str,
+    *,
+    worker: str,
+    pid: int,
+    job_id: int | None = None,
+    message: dict[str, Any] | None = None,
+    sent: float | None = None,
+) -> Claim:
+    """Claim a delivered run for this worker, enforcing enabled and overlap.
 
     Returns a Claim: claimed (execute it), wait (overlap=queue, check again
     later), or neither (skipped, cancelled, or a duplicate delivery). The
-    happy path is one Redis call (the lease, unless overlap=allow) and one
-    UPDATE; the job definition comes from the per-process cache.
+    happy path is one Redis call (two with an overlap lease): the run comes
+    from its message, the job definition from the per-process cache, checked
+    against the version the job's last change published.
     """
-    job = job_cache.get(job_id) if job_id else None
-    if job is None:  # message without a job id: look the run up
-        found = JobRun.objects.select_related("job").filter(pk=run_id).first()
-        if found is None:
+    if job_id is None or message is None:  # a message from an older release
+        return _start_from_database(run_id, worker=worker, pid=pid)
+    if sent is None or time.time() - sent >= settings.JOBS_CLAIM_MEMORY:
+        # Old enough that an earlier claim of this run may be forgotten:
+        # the database says whether it is still waiting.
+        runlog.flush()
+        status = JobRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
+        if status is not None and status != RunStatus.QUEUED:
             return Claim(run=None)
-        job = found.job
+    job = job_cache.get(job_id)
+    if job is None:
+        return Claim(run=None)
+    run = JobRun(id=uuid.UUID(str(run_id)), job=job, status=RunStatus.QUEUED)
+    for name, value in runlog.decode_values(dict(message)).items():
+        setattr(run, name, value)
+    run._state.adding, run._state.db = False, "default"
     key = None
     if job.overlap != "allow":
         key = lease.lease_key(job.pk)
         token = str(run_id)
         if not lease.acquire(key, token):
             current = lease.holder(key) or "another run"
-            run = (
-                JobRun.objects.select_related("job")
-                .filter(pk=run_id, status=RunStatus.QUEUED)
-                .first()
-            )
-            if run is None:
-                return Claim(run=None)
             if job.overlap == "queue" and lease.acquire(lease.waiter_key(job.pk), token):
                 return Claim(run=run, wait=min(settings.JOBS_HEARTBEAT_INTERVAL, 5.0))
             why = f"job is already running (run {current})"
             if job.overlap == "queue":
                 why += " and another run is already waiting"
             _record_unstarted(run, RunStatus.SKIPPED, why)
-            return Claim(run=run)
+            return Claim(run=None)
         if job.overlap == "queue":
             lease.release(lease.waiter_key(job.pk), token)
 
-    run = runstore.claim_run(run_id, now=timezone.now(), worker=worker, pid=pid)
-    if run is None:
+    now = timezone.now()
+    started = {"started_at": now, "heartbeat_at": now, "worker": worker[:255], "pid": pid}
+    event = runlog.encode("s", run_id, started)
+    forced = run.trigger == RunTrigger.FORCED
+    for _ in range(2):
+        taken, version = runlog.claim(
+            run_id,
+            f"{worker}:{pid}",
+            event,
+            ttl=_claim_ttl(job),
+            job_id=job.pk,
+            enabled_check=not forced,
+        )
+        if taken != "unknown":
+            break
+        # No published version (expired, or never): read the job and publish it.
+        job_cache.forget(job.pk)
+        fresh = job_cache.get(job.pk)
+        if fresh is None:
+            taken = "gone"
+            break
+        job = fresh
+        runlog.job_version_publish(job.pk, job.enabled, job.updated_at, only_new=True)
+    if taken != "ok":
         if key:
             lease.release(key, str(run_id))
-        existing = JobRun.objects.select_related("job").filter(pk=run_id).first()
-        if existing is not None and existing.status == RunStatus.QUEUED:
-            _record_unstarted(existing, RunStatus.SKIPPED, "job is disabled")
-        return Claim(run=existing)
-    run.job = job_cache.fresh(job, getattr(run, "_job_changed_at", None))
+        if taken == "disabled":
+            _record_unstarted(run, RunStatus.SKIPPED, "job is disabled")
+        return Claim(run=None)
+    if version != runlog.job_version(job.enabled, job.updated_at):
+        job_cache.forget(job.pk)  # changed since cached: the very next run sees it
+        job = job_cache.get(job.pk) or job
+    run.job = job
+    for name, value in started.items():
+        setattr(run, name, value)
+    run.status = RunStatus.RUNNING
     return Claim(run=run, claimed=True, lease_key=key)
 
 
-def _record_unstarted(run: JobRun, status: str, reason: str) -> None:
-    now = timezone.now()
-    done = JobRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-        status=status, finished_at=now, error=reason
+def _start_from_database(run_id: str, *, worker: str, pid: int) -> Claim:
+    found = JobRun.objects.select_related("job").filter(pk=run_id).first()
+    if found is None:
+        runlog.flush()
+        found = JobRun.objects.select_related("job").filter(pk=run_id).first()
+    if found is None or found.status != RunStatus.QUEUED:
+        return Claim(run=None)
+    return run_start(
+        run_id,
+        worker=worker,
+        pid=pid,
+        job_id=found.job_id,
+        message=runlog.message_values(found),
+        sent=time.time(),  # just checked: still queued
     )
-    if done:
-        run.status, run.finished_at, run.error = status, now, reason
-        run_finished.send(
-            sender=JobRun,
-            run=run,
-            job=run.job,
-            previous_consecutive_failures=run.job.consecutive_failures,
-        )
+
+
+def _record_unstarted(run: JobRun, status: str, reason: str) -> None:
+    """End a run that never started (skipped): its claim is taken, so a
+    second delivery of it is discarded too."""
+    row = runlog.row_values(run)
+    row.update(status=status, finished_at=timezone.now(), error=reason)
+    event = runlog.encode("e", run.pk, row, x=[RunStatus.QUEUED])
+    runlog.claim(run.pk, status, event, ttl=_claim_ttl(run.job))
 
 
 # --- finish -----------------------------------------------------------------
 
 
-def run_finish(claim: Claim, outcome: Outcome) -> JobRun | None:
-    """Record the end of a claimed attempt and release its lease."""
+def run_finish(claim: Claim, outcome: Outcome) -> None:
+    """Record the end of a claimed attempt (journal) and release its lease."""
+    run = claim.run
+    if run is None:
+        return
     try:
-        return run_record_end(claim.run, outcome, expected=RunStatus.RUNNING)
+        length = runlog.finish(run.pk, _end_event(run, outcome, expected=(RunStatus.RUNNING,)))
     finally:
-        if claim.lease_key and claim.run is not None:
-            lease.release(claim.lease_key, str(claim.run.pk))
+        if claim.lease_key:
+            lease.release(claim.lease_key, str(run.pk))
+    runlog.flush_if_due(length)
 
 
 def run_record_end(
     run: JobRun | None, outcome: Outcome, *, expected: str = RunStatus.RUNNING
 ) -> JobRun | None:
-    """Write a run's final state and the job's live state in one transaction.
-
-    A failed attempt that the retry policy allows becomes `retrying` and a new
-    run (attempt + 1, linked to the first) is enqueued with backoff and jitter
-    after commit. A final failure counts towards auto-disable. Returns None if
-    the run was no longer in `expected` state (someone else ended it).
-    """
+    """End a run now, for callers other than its worker (a sweeper, a parent
+    recording a kill): journal + flush. Returns the run as recorded, or None
+    if it was no longer in `expected` state (someone else ended it)."""
     if run is None:
         return None
-    job = run.job
+    event = _end_event(run, outcome, expected=(expected,))
+    runlog.append(event)
+    runlog.flush()
+    finished_at = runlog.decode(event)["v"]["finished_at"]
+    ended = JobRun.objects.select_related("job").filter(pk=run.pk).first()
+    if ended is None or ended.finished_at != finished_at:
+        return None
+    return ended
+
+
+def _end_event(run: JobRun, outcome: Outcome, *, expected: tuple[str, ...]) -> str:
+    """The `e` journal event for an attempt's outcome: the run's whole final
+    row. The retry decision is made when it is applied (jobs.services.journal),
+    against the job as it is then."""
     now = timezone.now()
     started = run.started_at or now
-    duration_ms = max(0, int((now - started).total_seconds() * 1000))
-    status = outcome.status
-    is_failure = status in (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ORPHANED)
-    will_retry = (
-        is_failure and not outcome.permanent and job.enabled and run.attempt <= job.max_retries
+    row = runlog.row_values(run)
+    row.update(
+        status=outcome.status,
+        finished_at=now,
+        duration_ms=max(0, int((now - started).total_seconds() * 1000)),
+        error=(outcome.error or "")[:_MAX_ERROR],
+        traceback=outcome.traceback or "",
+        output=outcome.output,
+        stderr=outcome.stderr,
+        output_truncated=outcome.output_truncated,
     )
-    if will_retry and status == RunStatus.FAILED:
-        # timed_out / orphaned keep their more specific status; the retry run
-        # links back to them all the same.
-        status = RunStatus.RETRYING
-    values: dict[str, Any] = {
-        "status": status,
-        "finished_at": now,
-        "duration_ms": duration_ms,
-        "error": (outcome.error or "")[:_MAX_ERROR],
-        "traceback": outcome.traceback or "",
-        "output": outcome.output,
-        "stderr": outcome.stderr,
-        "output_truncated": outcome.output_truncated,
-    }
     if outcome.result is not None:
-        values["result"] = outcome.result
+        row["result"] = outcome.result
     if outcome.exit_code is not None:
-        values["exit_code"] = outcome.exit_code
+        row["exit_code"] = outcome.exit_code
     if outcome.progress is not None:
-        values["progress"] = outcome.progress
-        values["progress_message"] = outcome.progress_message[:500]
+        row["progress"] = outcome.progress
+        row["progress_message"] = outcome.progress_message[:500]
     if outcome.parameters is not None:
-        values["parameters"] = outcome.parameters
+        row["parameters"] = outcome.parameters
     if outcome.metadata:
-        values["metadata"] = {**(run.metadata or {}), **outcome.metadata}
-    job_sets = _job_live_state(run, status, duration_ms, now, values["error"], final=not will_retry)
-
-    if not is_failure:
-        # The common case: one statement on PostgreSQL, no explicit transaction.
-        counts = runstore.record_end(run.pk, expected, values, job_sets)
-        if counts is None:
-            return None
-    else:
-        with transaction.atomic():
-            counts = runstore.record_end(run.pk, expected, values, job_sets)
-            if counts is None:
-                return None
-            job.consecutive_failures = counts[1]
-            if will_retry:
-                retry_run, delay = _create_retry(run, job, outcome, now, values["error"])
-                transaction.on_commit(lambda: _enqueue(retry_run.pk, job, countdown=max(delay, 0)))
-            else:
-                _maybe_auto_disable(job, run, values["error"])
-    for name, value in values.items():
-        setattr(run, name, value)
-    previous_failures, job.consecutive_failures = counts
-    if job_sets:
-        job.status, job.last_run_id = status, run.pk
-    run_finished.send(
-        sender=JobRun,
-        run=run,
-        job=job,
-        previous_consecutive_failures=previous_failures,
-        will_retry=will_retry,
-    )
-    return run
-
-
-def _job_live_state(
-    run: JobRun, status: str, duration_ms: int, now: datetime, error: str, *, final: bool
-) -> list[tuple[str, str, list[Any]]]:
-    """The job row's SET clauses for a run's end, as expressions over the
-    row's current values: concurrent finishes never lose a count."""
-    if status == RunStatus.SKIPPED:
-        return []
-    v = runstore.job_value
-    sets: list[tuple[str, str, list[Any]]] = [
-        ("status", "%s", [status]),
-        ("last_run_id", "%s", [v("last_run_id", run.pk)]),
-    ]
-    if run.started_at is not None:
-        sets += [
-            ("last_run_at", "%s", [v("last_run_at", run.started_at)]),
-            ("execution_count", "execution_count + 1", []),
-            ("last_duration_ms", "%s", [duration_ms]),
-            (
-                "avg_duration_ms",
-                "CASE WHEN avg_duration_ms IS NULL THEN %s "
-                "ELSE (avg_duration_ms * execution_count + %s) / (execution_count + 1.0) END",
-                [float(duration_ms), float(duration_ms)],
-            ),
-        ]
-    if status == RunStatus.SUCCEEDED:
-        sets += [
-            ("success_count", "success_count + 1", []),
-            ("last_success_at", "%s", [v("last_success_at", now)]),
-            ("consecutive_failures", "0", []),
-        ]
-    elif status in RunStatus.failures():
-        sets += [
-            ("failure_count", "failure_count + 1", []),
-            ("last_failure_at", "%s", [v("last_failure_at", now)]),
-            ("last_error", "%s", [error[:2000]]),
-        ]
-        if final:  # only a failure that will not be retried counts towards auto-disable
-            sets.append(("consecutive_failures", "consecutive_failures + 1", []))
-    return sets
+        row["metadata"] = {**(run.metadata or {}), **outcome.metadata}
+    extra: dict[str, Any] = {"x": list(expected)}
+    if outcome.permanent:
+        extra["permanent"] = True
+    if outcome.retry_after is not None:
+        extra["retry_after"] = outcome.retry_after
+    return runlog.encode("e", run.pk, row, **extra)
 
 
 def retry_delay(
@@ -501,10 +521,11 @@ def retry_delay(
     return max(delay, 0.0)
 
 
-def _create_retry(
-    run: JobRun, job: Job, outcome: Outcome, now: datetime, error: str
+def create_retry(
+    run: JobRun, job: Job, retry_after: float | None, now: datetime, error: str
 ) -> tuple[JobRun, float]:
-    delay = retry_delay(job, run.attempt, outcome.retry_after)
+    """The next attempt of a failed run, with its backoff delay."""
+    delay = retry_delay(job, run.attempt, retry_after)
     first = run.first_attempt_id or run.pk
     overrides = run_overrides(run)
     shown = _masked(job, overrides)
@@ -514,7 +535,7 @@ def _create_retry(
         first_attempt_id=first,
         trigger=RunTrigger.RETRY,
         triggered_by="system",
-        reason=f"retry {run.attempt} of {job.max_retries} after {outcome.status}: {error[:200]}",
+        reason=f"retry {run.attempt} of {job.max_retries} after {run.status}: {error[:200]}",
         parameters=_masked(job, {**(job.parameters or {}), **overrides}),
         scheduled_for=now + timedelta(seconds=delay),
         metadata={
@@ -526,7 +547,7 @@ def _create_retry(
     return retry, delay
 
 
-def _maybe_auto_disable(job: Job, run: JobRun, error: str) -> None:
+def maybe_auto_disable(job: Job, run: JobRun, error: str) -> None:
     if not (
         job.enabled
         and job.auto_disable_after

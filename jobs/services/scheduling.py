@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask, PeriodicTasks
 
+from jobs import runlog
 from jobs import schedule as cron
 from jobs.models import Job, ScheduleType
 
@@ -57,6 +58,10 @@ def schedule_sync(job: Job) -> None:
         if job.pk and job.next_run_at != next_run_at:
             Job.objects.filter(pk=job.pk).update(next_run_at=next_run_at)
         job.next_run_at = next_run_at
+        if job.pk:
+            # Workers compare this with their cached definition at each claim.
+            job_id, enabled, changed = job.pk, job.enabled, job.updated_at
+            transaction.on_commit(lambda: runlog.job_version_publish(job_id, enabled, changed))
 
 
 def _upsert_entry(name: str, job: Job, *, crontab, clocked, one_off: bool) -> None:
@@ -97,7 +102,9 @@ def schedules_sync_all() -> int:
     return len(names)
 
 
-def schedule_remove(job_name: str) -> None:
-    """Drop a deleted job's beat entry."""
+def schedule_remove(job_name: str, job_id: int | None = None) -> None:
+    """Drop a deleted job's beat entry (and its published version)."""
+    if job_id is not None:
+        transaction.on_commit(lambda: runlog.job_version_forget(job_id))
     PeriodicTask.objects.filter(name=entry_name(job_name)).delete()
     PeriodicTasks.update_changed()

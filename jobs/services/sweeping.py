@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from jobs import runlog
 from jobs.execution import lease
 from jobs.models import JobRun, RunStatus
 from jobs.redis import get_redis
@@ -27,6 +28,7 @@ _BATCH = 200  # bounded work per sweep; the next sweep takes the rest
 def run_mark_lost(run_id: str, status: str, error: str) -> JobRun | None:
     """End a running run whose process died or was killed (by the parent
     after a hard time limit, by a terminate, by a crash)."""
+    runlog.flush()  # its start may still be in the journal
     run = JobRun.objects.select_related("job").filter(pk=run_id).first()
     if run is None or run.status != RunStatus.RUNNING:
         return None
@@ -50,6 +52,7 @@ def runs_sweep(now=None) -> dict[str, int]:
     ):
         return {"skipped": 1}
     try:
+        runlog.flush()
         now = now or timezone.now()
         counts = {"orphaned": 0, "timed_out": 0, "cancelled": 0, "requeued": 0}
         stale_before = now - timedelta(seconds=settings.JOBS_ORPHAN_AFTER)
@@ -108,6 +111,7 @@ def runs_recover_worker(worker: str) -> int:
     """At worker start-up: runs this worker (same node name) left running
     cannot be running any more; end them as orphaned now."""
     count = 0
+    runlog.flush()
     for run in JobRun.objects.running().filter(worker=worker)[:_BATCH]:
         if run_mark_lost(
             str(run.pk),

@@ -12,6 +12,7 @@ from alerts.models import Alert, Channel, Delivery, DeliveryAttempt, Notificatio
 from alerts.services import alert_raise, channel_create
 from jobs.actors import Actor
 from jobs.models import JobRun
+from jobs.services.jobs import job_update
 from jobs.services.runs import run_trigger
 from tests.alerts.conftest import worker_env
 from tests.alerts.servers import HttpReceiver
@@ -133,8 +134,8 @@ def test_repeated_failures_deduplicate_and_a_success_resolves_the_alert(
     )
     assert Alert.objects.filter(job=job).count() == 1
 
-    job.target = "tests.jobs.sample_jobs:succeed"
-    job.save(update_fields=["target", "updated_at"])  # workers re-read a changed job
+    # an edit through the service reaches workers at their next claim
+    job_update(job.name, {"target": "tests.jobs.sample_jobs:succeed"}, actor=CLI)
     ok = finished(run_trigger(job.name, actor=CLI, trigger="cli").pk)
     assert ok.status == "succeeded"
     alert = wait_until(
@@ -152,8 +153,7 @@ def test_repeated_failures_deduplicate_and_a_success_resolves_the_alert(
     ]
 
     # A new failure after recovery opens a new alert.
-    job.target = "tests.jobs.sample_jobs:fail"
-    job.save(update_fields=["target", "updated_at"])  # workers re-read a changed job
+    job_update(job.name, {"target": "tests.jobs.sample_jobs:fail"}, actor=CLI)
     finished(run_trigger(job.name, actor=CLI, trigger="cli").pk)
     wait_until(lambda: Alert.objects.filter(job=job, status="open").exists(), message="a new alert")
     assert Alert.objects.filter(job=job).count() == 2

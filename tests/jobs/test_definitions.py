@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from jobs import runlog
 from jobs.actors import Actor
 from jobs.definitions import Registry, definitions_sync
 from jobs.errors import ValidationError
@@ -230,10 +231,12 @@ def test_a_definition_that_fails_kind_validation_saves_nothing():
 
 
 @with_db
-def test_delay_queues_a_tracked_run_with_the_code_trigger():
+def test_delay_queues_a_tracked_run_with_the_code_trigger(django_capture_on_commit_callbacks):
     sync()
 
-    run = nightly_report.delay(day="2024-01-01")
+    with django_capture_on_commit_callbacks(execute=True):
+        run = nightly_report.delay(day="2024-01-01")
+    runlog.flush()  # code triggers reach the database through the run journal
 
     run = JobRun.objects.get(pk=run.pk)
     assert run.trigger == "code"

@@ -136,7 +136,7 @@ def job_delete(name: str, *, actor: Actor, reason: str = "") -> None:
         )
         from jobs.services.scheduling import schedule_remove
 
-        schedule_remove(job.name)
+        schedule_remove(job.name, job.pk)
         job.delete()
 
 

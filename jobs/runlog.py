@@ -1,0 +1,324 @@
+"""The run journal: the per-run path writes to Redis, PostgreSQL gets batches.
+
+Why: a durable PostgreSQL commit per state change (queued, running, ended)
+cost more CPU than Celery itself per short run. Instead the hot path appends
+small events to one Redis list — the same Redis, with the same durability,
+as the broker that already carries the run's message — and a flusher applies
+them to PostgreSQL in batches: a run that starts and ends between two
+flushes becomes a single INSERT of its final row, and a job's live state one
+UPDATE per batch instead of one per run.
+
+- queued (`q`): a run triggered from code; person triggers, beat fires and
+  retries are written to PostgreSQL first (they need the row at once).
+- started (`s`): pushed by the claim itself, atomically (see CLAIM).
+- ended (`e`): the run's final row, with the statuses it may end from.
+
+Order is the list's order. Applying is idempotent (a batch re-applied after
+a flusher died before trimming changes nothing): every transition is
+checked against the row's current status under a row lock.
+
+Who flushes: a thread in every worker process (see Flusher), and any code
+that needs to read or change runs it may not see yet calls flush(), which
+drains the journal itself (read-your-writes). One flusher at a time holds a
+Redis lock; a flusher that dies loses nothing, the lock expires.
+
+Claims: at most one execution per run. The claim key of a run is set once
+(by the worker that starts it, or by whoever ends it unstarted: skipped,
+cancelled) and lives at least JOBS_CLAIM_MEMORY past the run's end, so a
+second delivery of a fresh message finds it. An older message (redelivered
+after a crash, or long queued) is checked against PostgreSQL after a flush.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+
+from jobs.models import JobRun
+from jobs.redis import get_redis
+
+logger = logging.getLogger(__name__)
+
+KEY = "jobwarden:runlog"
+LOCK_KEY = "jobwarden:runlog:lock"
+_LOCK_TTL_MS = 60_000
+_BATCH = 500
+
+RUN_FIELDS = [f.attname for f in JobRun._meta.concrete_fields]
+_TIME_FIELDS = frozenset(
+    f.attname for f in JobRun._meta.concrete_fields if f.get_internal_type() == "DateTimeField"
+)
+
+
+def claim_key(run_id: Any) -> str:
+    return f"jobwarden:claim:{run_id}"
+
+
+def job_version_key(job_id: int) -> str:
+    return f"jobwarden:job:{job_id}:version"
+
+
+# --- encoding ---------------------------------------------------------------
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, value in values.items():
+        if isinstance(value, datetime):
+            value = value.timestamp()
+        elif isinstance(value, uuid.UUID):
+            value = str(value)
+        out[name] = value
+    return out
+
+
+def encode(kind: str, run_id: Any, values: dict[str, Any], **extra: Any) -> str:
+    return json.dumps(
+        {"k": kind, "id": str(run_id), "v": _plain(values), **extra},
+        separators=(",", ":"),
+        default=str,
+    )
+
+
+def decode_values(values: dict[str, Any]) -> dict[str, Any]:
+    for name in _TIME_FIELDS.intersection(values):
+        if values[name] is not None:
+            values[name] = datetime.fromtimestamp(values[name], tz=UTC)
+    return values
+
+
+def decode(raw: bytes | str) -> dict[str, Any]:
+    event = json.loads(raw)
+    decode_values(event["v"])
+    return event
+
+
+def row_values(run: JobRun) -> dict[str, Any]:
+    """Every column of `run`, by attname (what an `e` event carries)."""
+    return {name: getattr(run, name) for name in RUN_FIELDS}
+
+
+def message_values(run: JobRun) -> dict[str, Any]:
+    """What a worker needs of a run to execute it, as JSON for its message."""
+    return _plain(
+        {
+            "attempt": run.attempt,
+            "first_attempt_id": run.first_attempt_id,
+            "trigger": run.trigger,
+            "triggered_by": run.triggered_by,
+            "reason": run.reason,
+            "parameters": run.parameters,
+            "metadata": run.metadata,
+            "queued_at": run.queued_at,
+            "scheduled_for": run.scheduled_for,
+        }
+    )
+
+
+# --- writing ----------------------------------------------------------------
+
+
+def append(*events: str) -> None:
+    if events:
+        get_redis().rpush(KEY, *events)
+
+
+_CLAIM = """
+if ARGV[4] ~= '' then
+  local v = redis.call('get', KEYS[3])
+  if not v then return {'unknown', ''} end
+  if ARGV[4] == 'check' and string.sub(v, 1, 1) == '0' then return {'disabled', v} end
+  if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    redis.call('rpush', KEYS[2], ARGV[3])
+    return {'ok', v}
+  end
+else
+  if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    redis.call('rpush', KEYS[2], ARGV[3])
+    return {'ok', ''}
+  end
+end
+return {'taken', redis.call('get', KEYS[1]) or ''}
+"""
+
+
+def claim(
+    run_id: Any,
+    token: str,
+    event: str,
+    *,
+    ttl: float,
+    job_id: int | None = None,
+    enabled_check: bool = True,
+) -> tuple[str, str]:
+    """Take the run's claim key and append `event` in one step.
+
+    With `job_id`, the job's published version ("<enabled>|<updated_at>")
+    is read in the same step: ('unknown', '') if none is published (nothing
+    taken), ('disabled', version) if the job is disabled and
+    `enabled_check`. Otherwise ('ok', version) or ('taken', holder)."""
+    mode = "" if job_id is None else ("check" if enabled_check else "read")
+    keys = [claim_key(run_id), KEY, job_version_key(job_id or 0)]
+    status, value = get_redis().eval(_CLAIM, 3, *keys, token, int(ttl * 1000), event, mode)
+    return status.decode(), value.decode() if isinstance(value, bytes) else str(value)
+
+
+def finish(run_id: Any, event: str) -> int:
+    """Append a claimed run's end; its claim key is remembered a while
+    longer. Returns how many events the journal holds now."""
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.rpush(KEY, event)
+    pipe.pexpire(claim_key(run_id), int(settings.JOBS_CLAIM_MEMORY * 1000))
+    length, _ = pipe.execute()
+    return int(length)
+
+
+def flush_if_due(length: int) -> None:
+    """Called by a worker after it ended a run: under load the workers that
+    fill the journal drain it too, in batches, on their own CPU time."""
+    if length >= settings.JOBS_RUNLOG_BATCH_MIN:
+        try:
+            flush(wait=False)
+        except Exception:
+            logger.exception("run journal flush failed; another flusher will apply it")
+
+
+def claim_holder(run_id: Any) -> str | None:
+    value = get_redis().get(claim_key(run_id))
+    return value.decode() if value else None
+
+
+def job_version(enabled: bool, updated_at: datetime | None) -> str:
+    return f"{1 if enabled else 0}|{updated_at.timestamp() if updated_at else ''}"
+
+
+def job_version_publish(
+    job_id: int, enabled: bool, updated_at: datetime | None, *, only_new: bool = False
+) -> None:
+    """Tell workers a job's definition changed (or what it is, `only_new`:
+    a worker filling in a missing version must not overwrite a newer one)."""
+    get_redis().set(
+        job_version_key(job_id),
+        job_version(enabled, updated_at),
+        ex=int(settings.JOBS_CLAIM_MEMORY) + 3600,
+        nx=only_new,
+    )
+
+
+def job_version_forget(job_id: int) -> None:
+    get_redis().delete(job_version_key(job_id))
+
+
+# --- flushing ---------------------------------------------------------------
+
+
+class RunlogBusy(RuntimeError):
+    pass
+
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def pending() -> int:
+    return int(get_redis().llen(KEY))
+
+
+def flush(*, wait: bool = True, timeout: float = 30.0) -> int:
+    """Apply every journal event to the database; returns how many.
+
+    With `wait`, a flush in progress elsewhere is waited for, then whatever
+    is left is applied here: on return, everything appended before the call
+    is in the database. Without it, returns 0 if another flusher is busy."""
+    client = get_redis()
+    token = uuid.uuid4().hex
+    deadline = time.monotonic() + timeout
+    while not client.set(LOCK_KEY, token, nx=True, px=_LOCK_TTL_MS):
+        if not wait:
+            return 0
+        if time.monotonic() > deadline:
+            raise RunlogBusy("the run journal is locked by another flusher")
+        time.sleep(0.002)
+    from jobs.services.journal import runs_apply
+
+    total = 0
+    try:
+        # Only what is there now: events appended meanwhile wait for the next
+        # flush, so batches stay large under load.
+        left = int(client.llen(KEY))
+        while left > 0:
+            raw = client.lrange(KEY, 0, min(left, _BATCH) - 1)
+            if not raw:
+                break
+            runs_apply(raw)
+            client.ltrim(KEY, len(raw), -1)
+            total += len(raw)
+            left -= len(raw)
+        return total
+    finally:
+        client.eval(_RELEASE, 1, LOCK_KEY, token)
+
+
+class Flusher:
+    """Background flushing in a long-lived process (each worker runs one).
+
+    Under load the workers flush as they go (flush_if_due); this thread
+    catches what they leave: events that have waited one poll interval."""
+
+    def __init__(self, flush: Callable[..., int] = flush) -> None:
+        self._flush = flush
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="jobwarden-runlog", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        from django.db import connection
+
+        interval = settings.JOBS_RUNLOG_FLUSH_INTERVAL
+        waiting = 0
+        while not self._stop.wait(interval):
+            try:
+                now_waiting = pending()
+                if now_waiting and waiting:
+                    self._flush(wait=False)
+                    now_waiting = pending()
+                waiting = now_waiting
+            except Exception:
+                logger.exception("run journal flush failed; retrying")
+                connection.close()
+        try:
+            self._flush(wait=True, timeout=5)
+        except Exception:
+            logger.exception("final run journal flush failed; the next flusher applies it")
+        finally:
+            connection.close()
+
+
+flusher = Flusher()
+
+
+def apply_all(events: Iterable[str]) -> None:
+    """Append and apply at once (callers that need the row written now)."""
+    append(*events)
+    flush()

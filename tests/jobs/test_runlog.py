@@ -1,0 +1,180 @@
+"""The run journal (jobs.runlog + jobs.services.journal) against real Redis
+and PostgreSQL: what the hot path appends, and what a flush makes of it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from jobs import runlog
+from jobs.actors import Actor
+from jobs.models import Job, JobRun
+from jobs.redis import get_redis
+from jobs.services.jobs import job_disable
+from jobs.services.journal import runs_apply
+from jobs.services.runs import Outcome, run_cancel, run_finish, run_start, run_trigger
+from tests.factories import JobFactory
+
+pytestmark = pytest.mark.django_db
+
+CODE = Actor(name="tests", source="code")
+OPS = Actor(name="ops", source="cli")
+
+
+@pytest.fixture(autouse=True)
+def empty_journal():
+    get_redis().delete(runlog.KEY)
+    yield
+    get_redis().delete(runlog.KEY)
+
+
+def trigger(job, capture):
+    with capture(execute=True):
+        return run_trigger(job.name, actor=CODE, trigger="code")
+
+
+def start(run, *, worker="w1@host", pid=11):
+    return run_start(
+        str(run.pk),
+        worker=worker,
+        pid=pid,
+        job_id=run.job_id,
+        message=runlog.message_values(run),
+        sent=time.time(),
+    )
+
+
+def test_a_code_trigger_reaches_the_database_only_through_the_journal(
+    django_capture_on_commit_callbacks,
+):
+    job = JobFactory()
+    run = trigger(job, django_capture_on_commit_callbacks)
+    assert not JobRun.objects.filter(pk=run.pk).exists()
+    assert runlog.pending() == 1
+
+    assert runlog.flush() == 1
+    stored = JobRun.objects.get(pk=run.pk)
+    assert (stored.status, stored.trigger, stored.triggered_by) == ("queued", "code", "tests")
+    assert runlog.pending() == 0
+
+
+def test_a_run_that_starts_and_ends_between_flushes_lands_as_its_final_row(
+    django_capture_on_commit_callbacks,
+):
+    job = JobFactory()
+    run = trigger(job, django_capture_on_commit_callbacks)
+    claim = start(run)
+    assert claim.claimed
+    run_finish(claim, Outcome(status="succeeded", result={"n": 1}, output="done\n"))
+
+    runlog.flush()
+    stored = JobRun.objects.get(pk=run.pk)
+    assert stored.status == "succeeded" and stored.result == {"n": 1}
+    assert stored.output == "done\n" and stored.worker == "w1@host" and stored.pid == 11
+    assert stored.started_at <= stored.finished_at
+    job.refresh_from_db()
+    assert (job.execution_count, job.success_count, job.status) == (1, 1, "succeeded")
+    assert job.last_run_id == run.pk
+
+
+def test_each_state_lands_when_flushed_between_steps(django_capture_on_commit_callbacks):
+    job = JobFactory()
+    run = trigger(job, django_capture_on_commit_callbacks)
+    runlog.flush()
+    claim = start(run)
+    runlog.flush()
+    assert JobRun.objects.get(pk=run.pk).status == "running"
+    run_finish(claim, Outcome(status="failed", error="boom"))
+    runlog.flush()
+    stored = JobRun.objects.get(pk=run.pk)
+    assert (stored.status, stored.error) == ("failed", "boom")
+    job.refresh_from_db()
+    assert (job.failure_count, job.consecutive_failures, job.last_error) == (1, 1, "boom")
+
+
+def test_applying_the_same_events_twice_changes_nothing(django_capture_on_commit_callbacks):
+    # A flusher that dies after its commit but before trimming the journal:
+    # the next one applies the same batch again.
+    job = JobFactory()
+    run = trigger(job, django_capture_on_commit_callbacks)
+    run_finish(start(run), Outcome(status="succeeded"))
+    raw = get_redis().lrange(runlog.KEY, 0, -1)
+    runs_apply(raw)
+    runs_apply(raw)
+    job.refresh_from_db()
+    assert (job.execution_count, job.success_count) == (1, 1)
+    assert JobRun.objects.get(pk=run.pk).status == "succeeded"
+
+
+def test_a_second_delivery_of_a_run_is_not_executed(django_capture_on_commit_callbacks):
+    job = JobFactory()
+    run = trigger(job, django_capture_on_commit_callbacks)
+    assert start(run).claimed
+    assert not start(run, worker="w2@other", pid=22).claimed
+    runlog.flush()
+    assert JobRun.objects.get(pk=run.pk).worker == "w1@host"
+
+
+def test_an_old_message_is_checked_against_the_database(django_capture_on_commit_callbacks):
+    job = JobFactory()
+    run = trigger(job, django_capture_on_commit_callbacks)
+    run_finish(start(run), Outcome(status="succeeded"))
+    get_redis().delete(runlog.claim_key(run.pk))  # its claim has been forgotten
+    again = run_start(
+        str(run.pk),
+        worker="w2@other",
+        pid=22,
+        job_id=job.pk,
+        message=runlog.message_values(run),
+        sent=time.time() - 3600,
+    )
+    assert not again.claimed
+    assert JobRun.objects.get(pk=run.pk).status == "succeeded"
+
+
+def test_cancelling_a_queued_code_run_discards_its_message(django_capture_on_commit_callbacks):
+    job = JobFactory()
+    run = trigger(job, django_capture_on_commit_callbacks)
+    cancelled = run_cancel(str(run.pk), actor=OPS, reason="not today")
+    assert cancelled.status == "cancelled" and "not today" in cancelled.error
+    assert not start(run).claimed
+    runlog.flush()
+    assert JobRun.objects.get(pk=run.pk).status == "cancelled"
+
+
+def test_a_run_of_a_job_disabled_after_it_was_queued_is_skipped(
+    django_capture_on_commit_callbacks,
+):
+    job = JobFactory()
+    run = trigger(job, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        job_disable(job.name, actor=OPS, reason="maintenance")
+    assert not start(run).claimed
+    runlog.flush()
+    stored = JobRun.objects.get(pk=run.pk)
+    assert (stored.status, stored.error) == ("skipped", "job is disabled")
+
+
+def test_events_of_a_deleted_job_are_dropped(django_capture_on_commit_callbacks):
+    job = JobFactory()
+    run = trigger(job, django_capture_on_commit_callbacks)
+    claim = start(run)
+    run_finish(claim, Outcome(status="succeeded"))
+    Job.objects.filter(pk=job.pk).delete()
+    runlog.flush()
+    assert not JobRun.objects.filter(pk=run.pk).exists()
+    assert runlog.pending() == 0
+
+
+def test_a_final_failure_is_retried_when_applied(django_capture_on_commit_callbacks):
+    job = JobFactory(max_retries=1, retry_delay=60, retry_jitter=0)
+    run = trigger(job, django_capture_on_commit_callbacks)
+    run_finish(start(run), Outcome(status="failed", error="flaky"))
+    runlog.flush()
+    first = JobRun.objects.get(pk=run.pk)
+    retry = JobRun.objects.get(first_attempt_id=run.pk)
+    assert first.status == "retrying"
+    assert (retry.attempt, retry.trigger, retry.status) == (2, "retry", "queued")
+    job.refresh_from_db()
+    assert job.consecutive_failures == 0  # a retried failure does not count yet
