@@ -38,6 +38,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 KEY = "jobwarden:runlog"
 LOCK_KEY = "jobwarden:runlog:lock"
+DEAD_KEY = "jobwarden:runlog:dead"  # events the database refused, kept for a person
 _LOCK_TTL_MS = 60_000
 _BATCH = 500
 
@@ -134,20 +136,29 @@ def append(*events: str) -> None:
 _CLAIM = """
 if ARGV[4] ~= '' then
   local v = redis.call('get', KEYS[3])
-  if not v then return {'unknown', ''} end
-  if ARGV[4] == 'check' and string.sub(v, 1, 1) == '0' then return {'disabled', v} end
-  if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-    redis.call('rpush', KEYS[2], ARGV[3])
-    return {'ok', v}
-  end
-else
-  if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-    redis.call('rpush', KEYS[2], ARGV[3])
-    return {'ok', ''}
-  end
+  if v ~= ARGV[4] then return {'stale', v or ''} end
+  if ARGV[5] == '1' and string.sub(v, 1, 1) == '0' then return {'disabled', v} end
+end
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('rpush', KEYS[2], ARGV[3])
+  return {'ok', ''}
 end
 return {'taken', redis.call('get', KEYS[1]) or ''}
 """
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+@lru_cache(maxsize=8)
+def _cached_script(client: Any, source: str) -> Any:
+    return client.register_script(source)
+
+
+def _script(source: str) -> Any:
+    # Sent once, then called by its SHA (EVALSHA): a claim is one short command.
+    return _cached_script(get_redis(), source)
 
 
 def claim(
@@ -157,18 +168,20 @@ def claim(
     *,
     ttl: float,
     job_id: int | None = None,
-    enabled_check: bool = True,
-) -> tuple[str, str]:
-    """Take the run's claim key and append `event` in one step.
+    expected_version: str = "",
+    require_enabled: bool = True,
+) -> str:
+    """Take the run's claim key and append `event`, in one step.
 
-    With `job_id`, the job's published version ("<enabled>|<updated_at>")
-    is read in the same step: ('unknown', '') if none is published (nothing
-    taken), ('disabled', version) if the job is disabled and
-    `enabled_check`. Otherwise ('ok', version) or ('taken', holder)."""
-    mode = "" if job_id is None else ("check" if enabled_check else "read")
+    With `job_id` and `expected_version` (the worker's cached definition),
+    the job's published version is compared first: 'stale' if it differs
+    (nothing taken; re-read the job), 'disabled' if the job is disabled and
+    `require_enabled`. Otherwise 'ok', or 'taken' if the run was already
+    claimed (by a worker, or ended unstarted: cancelled, skipped)."""
     keys = [claim_key(run_id), KEY, job_version_key(job_id or 0)]
-    status, value = get_redis().eval(_CLAIM, 3, *keys, token, int(ttl * 1000), event, mode)
-    return status.decode(), value.decode() if isinstance(value, bytes) else str(value)
+    args = [token, int(ttl * 1000), event, expected_version, "1" if require_enabled else "0"]
+    status, _ = _script(_CLAIM)(keys=keys, args=args)
+    return status.decode()
 
 
 def finish(run_id: Any, event: str) -> int:
@@ -200,16 +213,14 @@ def job_version(enabled: bool, updated_at: datetime | None) -> str:
     return f"{1 if enabled else 0}|{updated_at.timestamp() if updated_at else ''}"
 
 
-def job_version_publish(
-    job_id: int, enabled: bool, updated_at: datetime | None, *, only_new: bool = False
-) -> None:
-    """Tell workers a job's definition changed (or what it is, `only_new`:
-    a worker filling in a missing version must not overwrite a newer one)."""
+def job_version_publish(job_id: int, enabled: bool, updated_at: datetime | None) -> None:
+    """Tell workers what a job's definition is now (after a change, or after
+    a worker read it from the database because the published one differed
+    from its cache). Expires, so a version never outlives its database."""
     get_redis().set(
         job_version_key(job_id),
         job_version(enabled, updated_at),
         ex=int(settings.JOBS_CLAIM_MEMORY) + 3600,
-        nx=only_new,
     )
 
 
@@ -222,12 +233,6 @@ def job_version_forget(job_id: int) -> None:
 
 class RunlogBusy(RuntimeError):
     pass
-
-
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
 
 
 def pending() -> int:
@@ -260,13 +265,36 @@ def flush(*, wait: bool = True, timeout: float = 30.0) -> int:
             raw = client.lrange(KEY, 0, min(left, _BATCH) - 1)
             if not raw:
                 break
-            runs_apply(raw)
+            _apply(raw, runs_apply)
             client.ltrim(KEY, len(raw), -1)
             total += len(raw)
             left -= len(raw)
         return total
     finally:
-        client.eval(_RELEASE, 1, LOCK_KEY, token)
+        _script(_RELEASE)(keys=[LOCK_KEY], args=[token])
+
+
+def _apply(raw: list[bytes], runs_apply: Callable[[list[bytes]], Any]) -> None:
+    """Apply a batch; if the database refuses it (not: is unreachable), apply
+    its events one by one and set aside the ones it refuses, so one bad event
+    never stops the journal."""
+    from django.db import InterfaceError, OperationalError
+
+    try:
+        runs_apply(raw)
+        return
+    except (OperationalError, InterfaceError):
+        raise  # unreachable: the events stay in the journal for the next flush
+    except Exception:
+        logger.exception("a run journal batch was refused; applying its events one by one")
+    for event in raw:
+        try:
+            runs_apply([event])
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            logger.exception("run journal event refused; kept in %s: %.500r", DEAD_KEY, event)
+            get_redis().rpush(DEAD_KEY, event)
 
 
 class Flusher:

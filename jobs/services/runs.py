@@ -286,7 +286,7 @@ def run_cancel(run_id: str, *, actor: Actor, reason: str = "") -> JobRun:
         row = runlog.row_values(run)
         row.update(status=RunStatus.CANCELLED, finished_at=now, cancel_requested_at=now, error=note)
         event = runlog.encode("e", run.pk, row, x=[RunStatus.QUEUED], live=False)
-        taken, _ = runlog.claim(run.pk, "cancelled", event, ttl=_claim_ttl(run.job))
+        taken = runlog.claim(run.pk, "cancelled", event, ttl=_claim_ttl(run.job))
         runlog.flush()
     with transaction.atomic():
         run.refresh_from_db()
@@ -377,34 +377,38 @@ def run_start(
     started = {"started_at": now, "heartbeat_at": now, "worker": worker[:255], "pid": pid}
     event = runlog.encode("s", run_id, started)
     forced = run.trigger == RunTrigger.FORCED
-    for _ in range(2):
-        taken, version = runlog.claim(
+    taken = "stale"
+    for attempt in range(3):
+        expected = runlog.job_version(job.enabled, job.updated_at) if attempt < 2 else ""
+        if not expected and not job.enabled and not forced:
+            taken = "disabled"  # versions keep moving: the database row decides
+            break
+        taken = runlog.claim(
             run_id,
             f"{worker}:{pid}",
             event,
             ttl=_claim_ttl(job),
             job_id=job.pk,
-            enabled_check=not forced,
+            expected_version=expected,
+            require_enabled=not forced,
         )
-        if taken != "unknown":
+        if taken != "stale":
             break
-        # No published version (expired, or never): read the job and publish it.
+        # The published version differs from the cached definition (an edit,
+        # or none published): read the job and publish what it is now.
         job_cache.forget(job.pk)
         fresh = job_cache.get(job.pk)
         if fresh is None:
             taken = "gone"
             break
         job = fresh
-        runlog.job_version_publish(job.pk, job.enabled, job.updated_at, only_new=True)
+        runlog.job_version_publish(job.pk, job.enabled, job.updated_at)
     if taken != "ok":
         if key:
             lease.release(key, str(run_id))
         if taken == "disabled":
             _record_unstarted(run, RunStatus.SKIPPED, "job is disabled")
         return Claim(run=None)
-    if version != runlog.job_version(job.enabled, job.updated_at):
-        job_cache.forget(job.pk)  # changed since cached: the very next run sees it
-        job = job_cache.get(job.pk) or job
     run.job = job
     for name, value in started.items():
         setattr(run, name, value)

@@ -178,3 +178,26 @@ def test_a_final_failure_is_retried_when_applied(django_capture_on_commit_callba
     assert (retry.attempt, retry.trigger, retry.status) == (2, "retry", "queued")
     job.refresh_from_db()
     assert job.consecutive_failures == 0  # a retried failure does not count yet
+
+
+def test_an_event_the_database_refuses_is_set_aside_and_the_rest_applied(
+    django_capture_on_commit_callbacks,
+):
+    job = JobFactory()
+    good = trigger(job, django_capture_on_commit_callbacks)
+    bad = trigger(job, django_capture_on_commit_callbacks)
+    runlog.flush()
+    bad_row = runlog.row_values(JobRun.objects.get(pk=bad.pk))
+    bad_row.update(status="succeeded", duration_ms=-5)  # violates a CHECK constraint
+    runlog.append(runlog.encode("e", bad.pk, bad_row, x=["queued"]))
+    run_finish(start(good), Outcome(status="succeeded"))
+    get_redis().delete(runlog.DEAD_KEY)
+
+    runlog.flush()
+
+    assert runlog.pending() == 0
+    assert JobRun.objects.get(pk=good.pk).status == "succeeded"
+    assert JobRun.objects.get(pk=bad.pk).status == "queued"
+    dead = get_redis().lrange(runlog.DEAD_KEY, 0, -1)
+    assert [runlog.decode(e)["id"] for e in dead] == [str(bad.pk)]
+    get_redis().delete(runlog.DEAD_KEY)
