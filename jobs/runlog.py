@@ -324,14 +324,17 @@ class Flusher:
         from django.db import connection
 
         interval = settings.JOBS_RUNLOG_FLUSH_INTERVAL
-        waiting = 0
+        head = None
         while not self._stop.wait(interval):
             try:
-                now_waiting = pending()
-                if now_waiting and waiting:
+                # Flush only what nobody drained for a whole interval: under
+                # load the workers drain as they go, and this thread (which
+                # shares the worker's main process) stays out of their way.
+                now_head = get_redis().lindex(KEY, 0)
+                if now_head is not None and now_head == head:
                     self._flush(wait=False)
-                    now_waiting = pending()
-                waiting = now_waiting
+                    now_head = get_redis().lindex(KEY, 0)
+                head = now_head
             except Exception:
                 logger.exception("run journal flush failed; retrying")
                 connection.close()

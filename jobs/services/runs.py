@@ -249,6 +249,10 @@ def enqueue(run: JobRun, job: Job, countdown: float | None = None) -> None:
         args=[str(run.pk)],
         kwargs={"job_id": job.pk, "run": runlog.message_values(run), "sent": time.time()},
         task_id=str(run.pk),
+        # What Flower and the logs show of the message: the job, not its
+        # parameters (Celery would otherwise repr every argument per send).
+        argsrepr=f"('{run.pk}',)",
+        kwargsrepr=f"{{'job': {job.name!r}, 'attempt': {run.attempt}}}",
         queue=job.queue_name,
         # Redis emulates priorities with extra lists: only ask when it matters.
         priority=job.priority if job.priority != DEFAULT_PRIORITY else None,
