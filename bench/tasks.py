@@ -9,7 +9,7 @@ COUNTER = "jobwarden:bench:bare-done"
 
 
 @shared_task(name="bench.bare_noop", ignore_result=True)
-def bare_noop_task(job_id=None) -> None:
+def bare_noop_task() -> None:
     get_redis().incr(COUNTER)
 
 

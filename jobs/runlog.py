@@ -103,6 +103,18 @@ def decode(raw: bytes | str) -> dict[str, Any]:
     return event
 
 
+_FIELDS = JobRun._meta.concrete_fields
+
+
+def make_run(values: dict[str, Any]) -> JobRun:
+    """A JobRun from column values (by attname), as loaded from the database:
+    positional construction, which is several times cheaper than keyword
+    construction on the per-run path. Missing columns take their defaults."""
+    run = JobRun(*[values[f.attname] if f.attname in values else f.get_default() for f in _FIELDS])
+    run._state.adding, run._state.db = False, "default"
+    return run
+
+
 def row_values(run: JobRun) -> dict[str, Any]:
     """Every column of `run`, by attname (what an `e` event carries)."""
     return {name: getattr(run, name) for name in RUN_FIELDS}
@@ -184,14 +196,18 @@ def claim(
     return status.decode()
 
 
+_FINISH = """
+local n = redis.call('rpush', KEYS[1], ARGV[1])
+redis.call('pexpire', KEYS[2], ARGV[2])
+return n
+"""
+
+
 def finish(run_id: Any, event: str) -> int:
     """Append a claimed run's end; its claim key is remembered a while
     longer. Returns how many events the journal holds now."""
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.rpush(KEY, event)
-    pipe.pexpire(claim_key(run_id), int(settings.JOBS_CLAIM_MEMORY * 1000))
-    length, _ = pipe.execute()
-    return int(length)
+    keys = [KEY, claim_key(run_id)]
+    return int(_script(_FINISH)(keys=keys, args=[event, int(settings.JOBS_CLAIM_MEMORY * 1000)]))
 
 
 def flush_if_due(length: int) -> None:

@@ -143,8 +143,7 @@ def _end(row: dict[str, Any], job: Job, event: dict[str, Any]) -> Ended:
         # timed_out / orphaned keep their more specific status; the retry
         # run links back to them all the same.
         row["status"] = RunStatus.RETRYING
-    run = JobRun(**{k: v for k, v in row.items() if k in runlog.RUN_FIELDS})
-    run._state.adding, run._state.db = False, "default"
+    run = runlog.make_run(row)
     run.job = job
     return Ended(run, job, job.consecutive_failures, will_retry, event)
 

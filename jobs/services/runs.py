@@ -113,10 +113,10 @@ def run_trigger(
         # PostgreSQL within moments; the claim checks again that the job is
         # enabled, so a disable that this process has not seen yet still
         # skips the run.
-        run = JobRun(id=uuid.uuid4(), job=job, **values)
+        run = runlog.make_run({**values, "id": uuid.uuid4(), "job_id": job.pk})
+        run.job = job
         row = runlog.row_values(run)
         transaction.on_commit(lambda: _journal_and_enqueue(run, row))
-        run._state.adding, run._state.db = False, "default"
         return run
     # A person's trigger is in PostgreSQL before it is enqueued (they get a
     # run they can look at), with its audit record in the same transaction;
@@ -357,10 +357,15 @@ def run_start(
     job = job_cache.get(job_id)
     if job is None:
         return Claim(run=None)
-    run = JobRun(id=uuid.UUID(str(run_id)), job=job, status=RunStatus.QUEUED)
-    for name, value in runlog.decode_values(dict(message)).items():
-        setattr(run, name, value)
-    run._state.adding, run._state.db = False, "default"
+    run = runlog.make_run(
+        {
+            **runlog.decode_values(dict(message)),
+            "id": uuid.UUID(str(run_id)),
+            "job_id": job.pk,
+            "status": RunStatus.QUEUED,
+        }
+    )
+    run.job = job
     key = None
     if job.overlap != "allow":
         key = lease.lease_key(job.pk)
