@@ -1,10 +1,11 @@
 """Tracked vs bare throughput through the same worker (issue 2's bench).
 
-N no-op jobs go through the full tracked path (run_trigger → queued JobRun →
-worker claims it with the overlap lease → runner → recorded end with the
-job's live state), and N bare Celery no-op tasks go through the same worker
-process. Both are timed end to end: from the first enqueue to the last one
-finished.
+N no-op jobs go through the full tracked path (run_trigger from code →
+queued run in the run journal → the worker claims it → runner → its end in
+the journal → batched into PostgreSQL with the job's live state), and N bare
+Celery no-op tasks go through the same worker process. Both are timed end to
+end: from the first enqueue to the last one finished, for tracked runs the
+last one finished *in the database*.
 """
 
 from __future__ import annotations

@@ -196,6 +196,13 @@ def claim(
     return status.decode()
 
 
+_TRIM = """
+if redis.call('lindex', KEYS[1], 0) == ARGV[1] then
+  redis.call('ltrim', KEYS[1], ARGV[2], -1)
+  return 1
+end
+return 0
+"""
 _FINISH = """
 local n = redis.call('rpush', KEYS[1], ARGV[1])
 redis.call('pexpire', KEYS[2], ARGV[2])
@@ -282,7 +289,9 @@ def flush(*, wait: bool = True, timeout: float = 30.0) -> int:
             if not raw:
                 break
             _apply(raw, runs_apply)
-            client.ltrim(KEY, len(raw), -1)
+            # Trim only if the batch is still at the head: a flusher whose
+            # lock expired mid-batch must not drop events it did not apply.
+            _script(_TRIM)(keys=[KEY], args=[raw[0], len(raw)])
             total += len(raw)
             left -= len(raw)
         return total
