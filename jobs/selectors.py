@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import Q
 
+from jobs import runlog
 from jobs.errors import NotFound
 from jobs.models import Job, JobRun
 
@@ -19,6 +20,11 @@ def run_get(run_id: Any) -> JobRun:
     except ValueError:
         raise NotFound(f"unknown run {run_id!r}", fields={"run": "not found"}) from None
     run = JobRun.objects.select_related("job").filter(pk=pk).first()
+    if run is None and runlog.pending():
+        # A run triggered from code moments ago may still be in the run
+        # journal: write it out rather than answer "unknown".
+        runlog.flush()
+        run = JobRun.objects.select_related("job").filter(pk=pk).first()
     if run is None:
         raise NotFound(f"unknown run {run_id!r}", fields={"run": "not found"})
     return run

@@ -201,3 +201,24 @@ def test_an_event_the_database_refuses_is_set_aside_and_the_rest_applied(
     dead = get_redis().lrange(runlog.DEAD_KEY, 0, -1)
     assert [runlog.decode(e)["id"] for e in dead] == [str(bad.pk)]
     get_redis().delete(runlog.DEAD_KEY)
+
+
+def test_a_run_looked_up_right_after_a_code_trigger_is_found(django_capture_on_commit_callbacks):
+    from jobs.selectors import run_get
+
+    job = JobFactory()
+    run = trigger(job, django_capture_on_commit_callbacks)
+    assert run_get(str(run.pk)).status == "queued"
+
+
+def test_a_published_version_that_disagrees_with_the_database_is_corrected(
+    django_capture_on_commit_callbacks,
+):
+    # e.g. left in Redis by another database whose job had the same id
+    job = JobFactory()
+    get_redis().set(runlog.job_version_key(job.pk), "0|12345.0")
+    run = trigger(job, django_capture_on_commit_callbacks)
+    assert start(run).claimed
+    assert get_redis().get(runlog.job_version_key(job.pk)).decode() == runlog.job_version(
+        True, Job.objects.get(pk=job.pk).updated_at
+    )
