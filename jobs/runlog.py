@@ -39,14 +39,20 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 
 from jobs.models import JobRun
-from jobs.redis import get_redis
+from jobs.redis import get_redis as _get_redis
 
 logger = logging.getLogger(__name__)
+
+
+def get_redis() -> Any:
+    # redis-py types every reply as "value or awaitable"; this client is sync.
+    return _get_redis()
+
 
 KEY = "jobwarden:runlog"
 LOCK_KEY = "jobwarden:runlog:lock"
@@ -110,7 +116,10 @@ def make_run(values: dict[str, Any]) -> JobRun:
     """A JobRun from column values (by attname), as loaded from the database:
     positional construction, which is several times cheaper than keyword
     construction on the per-run path. Missing columns take their defaults."""
-    run = JobRun(*[values[f.attname] if f.attname in values else f.get_default() for f in _FIELDS])
+    args: list[Any] = [
+        values[f.attname] if f.attname in values else f.get_default() for f in _FIELDS
+    ]
+    run: JobRun = cast(Any, JobRun)(*args)  # positional, as Model.from_db does
     run._state.adding, run._state.db = False, "default"
     return run
 

@@ -1,0 +1,121 @@
+"""What every part of the run path shares: the outcome of an attempt, a
+claim, a run's message (enqueue), parameter masking for what is stored."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from jobs import runlog
+from jobs.errors import ValidationError
+from jobs.models import Job, JobRun
+
+logger = logging.getLogger(__name__)
+
+_MAX_ERROR = 10_000
+DEFAULT_PRIORITY = 5
+
+
+@dataclass
+class Outcome:
+    """How one attempt ended, as the runner saw it."""
+
+    status: str
+    result: Any = None
+    error: str = ""
+    traceback: str = ""
+    output: str = ""
+    stderr: str = ""
+    output_truncated: bool = False
+    exit_code: int | None = None
+    progress: float | None = None
+    progress_message: str = ""
+    parameters: dict[str, Any] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    permanent: bool = False  # do not retry
+    retry_after: float | None = None  # server-requested minimum wait
+
+
+@dataclass
+class Claim:
+    """What run_start decided for one delivery of a run's message."""
+
+    run: JobRun | None
+    claimed: bool = False
+    wait: float | None = None  # overlap=queue: check again after this many seconds
+    lease_key: str | None = None
+
+
+def masked(job: Job, params: dict[str, Any]) -> dict[str, Any]:
+    if not params:
+        return {}
+    from jobs.params import mask_parameters
+
+    return mask_parameters(job, params)
+
+
+def overrides_metadata(overrides: dict[str, Any], shown: dict[str, Any]) -> dict[str, Any]:
+    """Trigger-time overrides as kept on the run: masked for every reader; if
+    any was secret, the real values travel sealed (encrypted) for the
+    attempt and its retries."""
+    meta: dict[str, Any] = {"overrides": shown}
+    if shown != overrides:
+        from jobs.secrets import SecretsUnavailable, encrypt
+
+        try:
+            meta["overrides_sealed"] = encrypt(overrides)
+        except SecretsUnavailable as exc:
+            raise ValidationError(
+                f"secret parameter values need JOBS_SECRET_KEYS to be stored: {exc}",
+                fields={"parameters": "secret values"},
+            ) from None
+    return meta
+
+
+def run_overrides(run: JobRun) -> dict[str, Any]:
+    """The real trigger-time overrides of a run (unsealed), for execution."""
+    meta = run.metadata or {}
+    if meta.get("overrides_sealed"):
+        from jobs.secrets import decrypt
+
+        return decrypt(meta["overrides_sealed"], job_name=run.job.name)
+    return dict(meta.get("overrides") or {})
+
+
+def enqueue(run: JobRun, job: Job, countdown: float | None = None) -> None:
+    """Send a run's message. It carries what the worker needs to execute the
+    run (the worker does not read it back), and when it was sent: a message
+    older than JOBS_CLAIM_MEMORY is checked against the database first."""
+    from jobs.tasks import execute_run_task
+
+    execute_run_task.apply_async(
+        args=[str(run.pk)],
+        kwargs={"job_id": job.pk, "run": runlog.message_values(run), "sent": time.time()},
+        task_id=str(run.pk),
+        # What Flower and the logs show of the message: the job, not its
+        # parameters (Celery would otherwise repr every argument per send).
+        argsrepr=f"('{run.pk}',)",
+        kwargsrepr=f"{{'job': {job.name!r}, 'attempt': {run.attempt}}}",
+        queue=job.queue_name,
+        # Redis emulates priorities with extra lists: only ask when it matters.
+        priority=job.priority if job.priority != DEFAULT_PRIORITY else None,
+        countdown=countdown,
+        # Soft limit lets the job clean up; the hard kill follows after the grace.
+        soft_time_limit=job.timeout,
+        time_limit=job.timeout + settings.JOBS_TIMEOUT_GRACE,
+    )
+
+
+def run_requeue(run: JobRun, countdown: float) -> None:
+    """Send a queued run's message again (overlap=queue waiting, lost message)."""
+    enqueue(run, run.job, countdown=countdown)
+
+
+def claim_ttl(job: Job) -> float:
+    # A claim outlives any run it could belong to (the hard kill comes at
+    # timeout + grace); finish() then keeps it JOBS_CLAIM_MEMORY longer.
+    return job.timeout + settings.JOBS_TIMEOUT_GRACE + settings.JOBS_CLAIM_MEMORY
