@@ -11,6 +11,7 @@ about runs uses the ORM.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -20,9 +21,11 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from jobs.models import Job, JobRun
+
+logger = logging.getLogger(__name__)
 
 _RUN_FIELDS = [f for f in JobRun._meta.concrete_fields]
 _RUN_TABLE = JobRun._meta.db_table
@@ -210,7 +213,16 @@ class JobDefinitionCache:
             hit = self._rows.get(key)
         if hit and now - hit[0] < ttl:
             return hit[1]
-        job = Job.objects.filter(**lookup).first()
+        try:
+            job = Job.objects.filter(**lookup).first()
+        except DatabaseError:
+            if hit is None:
+                raise
+            # Database unreachable: runs keep going on the definition read
+            # last (an edit made meanwhile is still caught by the claim,
+            # which compares the job's published version).
+            logger.warning("job definition %s not refreshed: database unreachable", key)
+            return hit[1]
         if job is not None:
             with self._lock:
                 if len(self._rows) > 10_000:  # bounded, whatever the job count

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from jobs import runlog, runstore
@@ -70,7 +70,12 @@ def run_trigger(
         run = runlog.make_run({**values, "id": uuid.uuid4(), "job_id": job.pk})
         run.job = job
         row = runlog.row_values(run)
-        transaction.on_commit(lambda: _journal_and_enqueue(run, row))
+        if connection.in_atomic_block:
+            transaction.on_commit(lambda: _journal_and_enqueue(run, row))
+        else:
+            # Autocommit: nothing to wait for. (on_commit would connect to
+            # the database only to find that out; code triggers need none.)
+            _journal_and_enqueue(run, row)
         return run
     # A person's trigger is in PostgreSQL before it is enqueued (they get a
     # run they can look at), with its audit record in the same transaction;
