@@ -36,8 +36,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
 
@@ -77,11 +77,17 @@ def job_version_key(job_id: int) -> str:
 # --- encoding ---------------------------------------------------------------
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for name, value in values.items():
         if isinstance(value, datetime):
-            value = value.timestamp()
+            # Whole microseconds since the epoch: exact both ways (a float of
+            # seconds can round a microsecond away).
+            value = (value - _EPOCH) // _MICROSECOND
         elif isinstance(value, uuid.UUID):
             value = str(value)
         out[name] = value
@@ -99,7 +105,7 @@ def encode(kind: str, run_id: Any, values: dict[str, Any], **extra: Any) -> str:
 def decode_values(values: dict[str, Any]) -> dict[str, Any]:
     for name in _TIME_FIELDS.intersection(values):
         if values[name] is not None:
-            values[name] = datetime.fromtimestamp(values[name], tz=UTC)
+            values[name] = _EPOCH + values[name] * _MICROSECOND
     return values
 
 
@@ -234,11 +240,6 @@ def flush_if_due(length: int) -> None:
             flush(wait=False)
         except Exception:
             logger.exception("run journal flush failed; another flusher will apply it")
-
-
-def claim_holder(run_id: Any) -> str | None:
-    value = get_redis().get(claim_key(run_id))
-    return value.decode() if value else None
 
 
 def job_version(enabled: bool, updated_at: datetime | None) -> str:
@@ -381,9 +382,3 @@ class Flusher:
 
 
 flusher = Flusher()
-
-
-def apply_all(events: Iterable[str]) -> None:
-    """Append and apply at once (callers that need the row written now)."""
-    append(*events)
-    flush()

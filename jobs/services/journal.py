@@ -178,9 +178,9 @@ def _live_state(job: Job, row: dict[str, Any], will_retry: bool) -> bool:
 
 
 def _write_jobs(jobs: dict[int, Job], ids: set[int]) -> None:
-    for job_id in sorted(ids):
-        job = jobs[job_id]
-        Job.objects.filter(pk=job_id).update(**{f: getattr(job, f) for f in _LIVE})
+    """Every changed job's live state in one statement (the rows are locked)."""
+    if ids:
+        Job.objects.bulk_update([jobs[i] for i in sorted(ids)], _LIVE)
 
 
 def _follow_up(done: Ended) -> None:

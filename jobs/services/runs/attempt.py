@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -161,21 +162,22 @@ def run_record_end(
     if it was no longer in `expected` state (someone else ended it)."""
     if run is None:
         return None
-    event = _end_event(run, outcome, expected=(expected,))
-    runlog.append(event)
+    now = timezone.now()
+    runlog.append(_end_event(run, outcome, expected=(expected,), now=now))
     runlog.flush()
-    finished_at = runlog.decode(event)["v"]["finished_at"]
     ended = JobRun.objects.select_related("job").filter(pk=run.pk).first()
-    if ended is None or ended.finished_at != finished_at:
+    if ended is None or ended.finished_at != now:  # another end came first
         return None
     return ended
 
 
-def _end_event(run: JobRun, outcome: Outcome, *, expected: tuple[str, ...]) -> str:
+def _end_event(
+    run: JobRun, outcome: Outcome, *, expected: tuple[str, ...], now: datetime | None = None
+) -> str:
     """The `e` journal event for an attempt's outcome: the run's whole final
     row. The retry decision is made when it is applied (jobs.services.journal),
     against the job as it is then."""
-    now = timezone.now()
+    now = now or timezone.now()
     started = run.started_at or now
     row = runlog.row_values(run)
     row.update(

@@ -3,7 +3,6 @@ claim, a run's message (enqueue), parameter masking for what is stored."""
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,8 +12,6 @@ from django.conf import settings
 from jobs import runlog
 from jobs.errors import ValidationError
 from jobs.models import Job, JobRun
-
-logger = logging.getLogger(__name__)
 
 _MAX_ERROR = 10_000
 DEFAULT_PRIORITY = 5
