@@ -81,8 +81,11 @@ def _zone_names() -> frozenset[str]:
     return frozenset(available_timezones()) | {"UTC"}
 
 
+@lru_cache(maxsize=1024)
 def describe(expr: str) -> str:
-    """Human-readable description, e.g. 'At 02:00 AM'."""
+    """Human-readable description, e.g. 'At 02:00 AM'. Cached: cron-descriptor
+    re-reads its translation file on every call, which dominated a job list
+    (jobs share a few crons)."""
     from cron_descriptor import ExpressionDescriptor, Options
 
     text = normalize_cron(expr)
