@@ -126,13 +126,24 @@ def runs_insert(rows: list[dict[str, Any]]) -> None:
 
 
 def runs_update(attnames: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-    """Set the `attnames` columns of each row (by id). The rows are locked
-    and checked by the caller."""
+    """Set the `attnames` columns of each run row (by id). The rows are
+    locked and checked by the caller."""
+    _update(JobRun, attnames, rows)
+
+
+def jobs_update(attnames: tuple[str, ...], jobs: list[Job]) -> None:
+    """Set the `attnames` columns of each job, from the instances, in one
+    statement (a run journal batch writes its jobs' live state this way)."""
+    _update(Job, attnames, [{"id": j.pk, **{a: getattr(j, a) for a in attnames}} for j in jobs])
+
+
+def _update(model: Any, attnames: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    fields = [_RUN_BY_ATTNAME[a] for a in attnames]
-    idf = _RUN_BY_ATTNAME["id"]
-    table = _q(_RUN_TABLE)
+    by_attname = {f.attname: f for f in model._meta.concrete_fields}
+    fields = [by_attname[a] for a in attnames]
+    idf = by_attname["id"]
+    table = _q(model._meta.db_table)
     if connection.vendor == "postgresql":
         names = ", ".join(_q(str(f.column)) for f in fields)
         sets = ", ".join(f"{_q(str(f.column))} = v.{_q(str(f.column))}" for f in fields)
@@ -169,14 +180,15 @@ def _column_arrays(fields: list, rows: list[dict[str, Any]]) -> list[list[Any]]:
     for f in fields:
         name = f.attname
         default = f.get_default()
-        if f.get_internal_type() == "JSONField":
+        kind = (f.target_field if f.is_relation else f).get_internal_type()
+        if kind == "JSONField":
             out.append(
                 [
                     None if (v := row.get(name, default)) is None and f.null else Jsonb(v)
                     for row in rows
                 ]
             )
-        elif f.get_internal_type() == "UUIDField":
+        elif kind == "UUIDField":
             out.append(
                 [
                     None if (v := row.get(name, default)) is None else uuid.UUID(str(v))

@@ -179,8 +179,7 @@ def _live_state(job: Job, row: dict[str, Any], will_retry: bool) -> bool:
 
 def _write_jobs(jobs: dict[int, Job], ids: set[int]) -> None:
     """Every changed job's live state in one statement (the rows are locked)."""
-    if ids:
-        Job.objects.bulk_update([jobs[i] for i in sorted(ids)], _LIVE)
+    runstore.jobs_update(_LIVE, [jobs[i] for i in sorted(ids)])
 
 
 def _follow_up(done: Ended) -> None:

@@ -222,3 +222,16 @@ def test_a_published_version_that_disagrees_with_the_database_is_corrected(
     assert get_redis().get(runlog.job_version_key(job.pk)).decode() == runlog.job_version(
         True, Job.objects.get(pk=job.pk).updated_at
     )
+
+
+def test_one_batch_writes_the_live_state_of_every_job_it_touches(
+    django_capture_on_commit_callbacks,
+):
+    a, b = JobFactory(), JobFactory()
+    for job, status in ((a, "succeeded"), (b, "failed"), (a, "succeeded")):
+        run_finish(start(trigger(job, django_capture_on_commit_callbacks)), Outcome(status=status))
+    runlog.flush()
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert (a.execution_count, a.success_count, a.status) == (2, 2, "succeeded")
+    assert (b.execution_count, b.failure_count, b.consecutive_failures) == (1, 1, 1)
