@@ -11,12 +11,14 @@ about runs uses the ORM.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -32,6 +34,7 @@ _RUN_TABLE = JobRun._meta.db_table
 _JOB_TABLE = Job._meta.db_table
 _RUN_BY_ATTNAME = {f.attname: f for f in _RUN_FIELDS}
 _JOB_BY_ATTNAME = {f.attname: f for f in Job._meta.concrete_fields}
+_JOB_ATTNAMES = [f.attname for f in Job._meta.concrete_fields]
 
 
 @contextmanager
@@ -90,45 +93,110 @@ def runs_lock_status(run_ids: list[str]) -> dict[str, str]:
     """Current status of each existing run among `run_ids`, rows locked."""
     if not run_ids:
         return {}
-    idf = _RUN_BY_ATTNAME["id"]
     if connection.vendor == "postgresql":
-        sql = f"SELECT id, status FROM {_q(_RUN_TABLE)} WHERE id = ANY(%s::uuid[]) FOR UPDATE"
-        params: list[Any] = [[uuid.UUID(r) for r in run_ids]]
-    else:
-        marks = ", ".join(["%s"] * len(run_ids))
-        sql = f"SELECT id, status FROM {_q(_RUN_TABLE)} WHERE id IN ({marks})"
-        params = [_prep(idf, r) for r in run_ids]
+        # ids as text both ways: parsing thousands of UUID objects is not free
+        sql = (
+            f"SELECT id::text, status FROM {_q(_RUN_TABLE)} "
+            f"WHERE id = ANY(%s::text[]::uuid[]) FOR UPDATE"
+        )
+        with _cursor() as cursor:
+            cursor.execute(sql, [run_ids])
+            return dict(cursor.fetchall())
+    idf = _RUN_BY_ATTNAME["id"]
+    marks = ", ".join(["%s"] * len(run_ids))
+    sql = f"SELECT id, status FROM {_q(_RUN_TABLE)} WHERE id IN ({marks})"
     with _cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [_prep(idf, r) for r in run_ids])
         return {str(uuid.UUID(str(i))): status for i, status in cursor.fetchall()}
 
 
 def runs_insert(rows: list[dict[str, Any]]) -> None:
     """INSERT whole run rows (by attname; missing columns take defaults).
-    On PostgreSQL one statement of column arrays (a fixed text, prepared
-    once); elsewhere one statement executed many times."""
+    On PostgreSQL one statement over a JSON array of the rows (a fixed text,
+    prepared once); elsewhere one statement executed many times."""
     if not rows:
         return
-    table = _q(_RUN_TABLE)
-    columns = ", ".join(_q(str(f.column)) for f in _RUN_FIELDS)
+    defaults = _defaults(JobRun)
+    sql = _insert_runs_sql(connection.vendor)
     if connection.vendor == "postgresql":
-        arrays = ", ".join(f"%b::{_array_type(f)}" for f in _RUN_FIELDS)
-        sql = f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays})"
         with _cursor() as cursor:
-            cursor.execute(sql, _column_arrays(_RUN_FIELDS, rows))
+            cursor.execute(sql, [_json([{**defaults, **row} for row in rows])])
         return
-    marks = ", ".join(["%s"] * len(_RUN_FIELDS))
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {table} ({columns}) VALUES ({marks})",
-            [[_prep(f, row.get(f.attname, f.get_default())) for f in _RUN_FIELDS] for row in rows],
+            sql,
+            [
+                [_prep(f, row.get(f.attname, defaults[f.attname])) for f in _RUN_FIELDS]
+                for row in rows
+            ],
         )
+
+
+@lru_cache(maxsize=4)
+def _insert_runs_sql(vendor: str) -> str:
+    table = _q(_RUN_TABLE)
+    columns = ", ".join(_q(str(f.column)) for f in _RUN_FIELDS)
+    if vendor == "postgresql":
+        return (
+            f"INSERT INTO {table} ({columns}) SELECT {_recordset_values(_RUN_FIELDS)} "
+            f"FROM {_recordset(JobRun, _RUN_FIELDS)}"
+        )
+    marks = ", ".join(["%s"] * len(_RUN_FIELDS))
+    return f"INSERT INTO {table} ({columns}) VALUES ({marks})"
 
 
 def runs_update(attnames: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
     """Set the `attnames` columns of each run row (by id). The rows are
     locked and checked by the caller."""
     _update(JobRun, attnames, rows)
+
+
+def jobs_lock(job_ids: list[int]) -> dict[int, Job]:
+    """The jobs with these ids, rows locked for the rest of the transaction
+    (a run journal batch computes their live state from them)."""
+    if not job_ids:
+        return {}
+    if connection.vendor == "postgresql":
+        sql = (
+            _select_jobs_sql(connection.vendor)
+            + " WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE"
+        )
+        params: list[Any] = [sorted(job_ids)]
+    else:
+        marks = ", ".join(["%s"] * len(job_ids))
+        sql = _select_jobs_sql(connection.vendor) + f" WHERE id IN ({marks}) ORDER BY id"
+        params = sorted(job_ids)
+    converters = _converters(connection.vendor)
+    attnames = _JOB_ATTNAMES
+    out: dict[int, Job] = {}
+    with _cursor() as cursor:
+        cursor.execute(sql, params)
+        for values in cursor.fetchall():
+            values = list(values)
+            for i, expression, funcs in converters:
+                for func in funcs:
+                    values[i] = func(values[i], expression, connection)
+            job = Job.from_db(connection.alias, attnames, values)
+            out[job.pk] = job
+    return out
+
+
+@lru_cache(maxsize=4)
+def _select_jobs_sql(vendor: str) -> str:
+    names = ", ".join(_q(str(f.column)) for f in Job._meta.concrete_fields)
+    return f"SELECT {names} FROM {_q(_JOB_TABLE)}"
+
+
+@lru_cache(maxsize=4)
+def _converters(vendor: str) -> list[tuple[int, Any, list[Any]]]:
+    # What the ORM would apply to each column read (JSON decoding, etc.).
+    out = []
+    for i, f in enumerate(Job._meta.concrete_fields):
+        col = f.get_col(_JOB_TABLE)
+        funcs = connection.ops.get_db_converters(col) + f.get_db_converters(connection)
+        if funcs:
+            out.append((i, col, funcs))
+    return out
 
 
 def jobs_update(attnames: tuple[str, ...], jobs: list[Job]) -> None:
@@ -140,25 +208,16 @@ def jobs_update(attnames: tuple[str, ...], jobs: list[Job]) -> None:
 def _update(model: Any, attnames: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    by_attname = {f.attname: f for f in model._meta.concrete_fields}
-    fields = [by_attname[a] for a in attnames]
-    idf = by_attname["id"]
-    table = _q(model._meta.db_table)
+    sql = _update_sql(model._meta.label, attnames, connection.vendor)
     if connection.vendor == "postgresql":
-        names = ", ".join(_q(str(f.column)) for f in fields)
-        sets = ", ".join(f"{_q(str(f.column))} = v.{_q(str(f.column))}" for f in fields)
-        arrays = ", ".join(f"%b::{_array_type(f)}" for f in [idf, *fields])
-        sql = (
-            f"UPDATE {table} AS r SET {sets} FROM unnest({arrays}) AS v(id, {names}) "
-            f"WHERE r.id = v.id"
-        )
         with _cursor() as cursor:
-            cursor.execute(sql, _column_arrays([idf, *fields], rows))
+            cursor.execute(sql, [_json(rows)])
         return
-    sets = ", ".join(f"{_q(str(f.column))} = %s" for f in fields)
+    fields = [_field(model, a) for a in attnames]
+    idf = _field(model, "id")
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"UPDATE {table} SET {sets} WHERE id = %s",
+            sql,
             [
                 [_prep(f, row.get(f.attname)) for f in fields] + [_prep(idf, row["id"])]
                 for row in rows
@@ -166,38 +225,82 @@ def _update(model: Any, attnames: tuple[str, ...], rows: list[dict[str, Any]]) -
         )
 
 
-@lru_cache(maxsize=256)
-def _array_type(field) -> str:
-    return f"{field.db_type(connection)}[]"
+def _field(model: Any, attname: str) -> Any:
+    return (_RUN_BY_ATTNAME if model is JobRun else _JOB_BY_ATTNAME)[attname]
 
 
-def _column_arrays(fields: list, rows: list[dict[str, Any]]) -> list[list[Any]]:
-    """PostgreSQL parameters for unnest(): one list per column. Values go to
-    psycopg as they are (it adapts them natively); JSON is wrapped."""
-    from psycopg.types.json import Jsonb
+@lru_cache(maxsize=32)
+def _update_sql(label: str, attnames: tuple[str, ...], vendor: str) -> str:
+    from django.apps import apps
 
-    out: list[list[Any]] = []
-    for f in fields:
-        name = f.attname
-        default = f.get_default()
-        kind = (f.target_field if f.is_relation else f).get_internal_type()
-        if kind == "JSONField":
-            out.append(
-                [
-                    None if (v := row.get(name, default)) is None and f.null else Jsonb(v)
-                    for row in rows
-                ]
-            )
-        elif kind == "UUIDField":
-            out.append(
-                [
-                    None if (v := row.get(name, default)) is None else uuid.UUID(str(v))
-                    for row in rows
-                ]
-            )
-        else:
-            out.append([row.get(name, default) for row in rows])
-    return out
+    model = apps.get_model(label)
+    fields = [_field(model, a) for a in attnames]
+    idf = _field(model, "id")
+    table = _q(model._meta.db_table)
+    if vendor == "postgresql":
+        sets = ", ".join(f"{_q(str(f.column))} = {_recordset_value(f)}" for f in fields)
+        return (
+            f"UPDATE {table} AS r SET {sets} FROM {_recordset(model, [idf, *fields])} "
+            f"WHERE r.id = x.{_q(str(idf.column))}"
+        )
+    sets = ", ".join(f"{_q(str(f.column))} = %s" for f in fields)
+    return f"UPDATE {table} SET {sets} WHERE id = %s"
+
+
+# --- PostgreSQL: a batch of rows as one JSON parameter ------------------------
+#
+# jsonb_to_recordset() turns a JSON array of objects into typed rows inside
+# the server: one parameter, parsed in C, instead of one Python-dumped array
+# per column. Keys are attnames (equal to the column names for these models).
+
+
+def _recordset(model: Any, fields: list[Any]) -> str:
+    return _recordset_sql(model._meta.label, tuple(f.attname for f in fields))
+
+
+@lru_cache(maxsize=32)
+def _recordset_sql(label: str, attnames: tuple[str, ...]) -> str:
+    from django.apps import apps
+
+    by_attname = {f.attname: f for f in apps.get_model(label)._meta.concrete_fields}
+    columns = ", ".join(
+        f"{_q(str(by_attname[a].column))} {_column_type(by_attname[a])}" for a in attnames
+    )
+    return f"jsonb_to_recordset(%s::jsonb) AS x({columns})"
+
+
+def _column_type(field: Any) -> str:
+    kind = (field.target_field if field.is_relation else field).get_internal_type()
+    if kind in ("BigAutoField", "AutoField", "SmallAutoField"):
+        return {"BigAutoField": "bigint", "AutoField": "integer"}.get(kind, "smallint")
+    return str(field.db_type(connection))
+
+
+def _recordset_value(field: Any) -> str:
+    col = f"x.{_q(str(field.column))}"
+    if field.get_internal_type() == "JSONField" and not field.null:
+        # JSON null arrives as SQL NULL; a NOT NULL JSON column stores it as 'null'
+        return f"COALESCE({col}, 'null'::jsonb)"
+    return col
+
+
+def _recordset_values(fields: list[Any]) -> str:
+    return ", ".join(_recordset_value(f) for f in fields)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)  # UUID, Decimal
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, default=_json_default, separators=(",", ":"))
+
+
+def _defaults(model: Any) -> dict[str, Any]:
+    # Once per batch: shared by its rows, which are only serialized.
+    return {f.attname: f.get_default() for f in model._meta.concrete_fields}
 
 
 class JobDefinitionCache:

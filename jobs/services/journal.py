@@ -65,42 +65,52 @@ class Ended:
 
 def runs_apply(raw: list[bytes]) -> list[Ended]:
     """Apply raw journal events; returns the runs that ended with them."""
-    events = [runlog.decode(r) for r in raw]
-    by_run: dict[str, list[dict[str, Any]]] = {}
-    for event in events:
-        by_run.setdefault(event["id"], []).append(event)
+    by_run: dict[str, list[tuple[str, str]]] = {}
+    for r in raw:
+        kind, run_id, body = runlog.split(r)
+        by_run.setdefault(run_id, []).append((kind, body))
     ended: list[Ended] = []
     with transaction.atomic():
         status_of = runstore.runs_lock_status(list(by_run))
-        job_ids = {e["v"]["job_id"] for e in events if e["k"] in ("q", "e")}
+        plans = {run_id: _decode(items, status_of.get(run_id)) for run_id, items in by_run.items()}
+        job_ids = {job_id for job_id, _ in plans.values() if job_id is not None}
         # Locked: live state is computed here from the row as it stands.
-        jobs = Job.objects.select_for_update().in_bulk(sorted(job_ids)) if job_ids else {}
+        jobs = runstore.jobs_lock(sorted(job_ids))
         inserts: list[dict[str, Any]] = []
         starts: list[dict[str, Any]] = []
         finals: list[dict[str, Any]] = []
         dirty: set[int] = set()
-        for run_id, run_events in by_run.items():
+        last_end: dict[int, Ended] = {}
+        for run_id, (job_id, events) in plans.items():
             status = status_of.get(run_id)
             new = status is None
             row: dict[str, Any] = {}
             started = final = False
-            for event in run_events:
-                kind, values = event["k"], event["v"]
+            for kind, event in events:
+                # event is None where a later end of this run supersedes it
+                values = event["v"] if event is not None else None
                 if kind == "q" and status is None:
-                    if values["job_id"] not in jobs:  # the job was deleted meanwhile
+                    if job_id not in jobs:  # the job was deleted meanwhile
                         break
-                    row, status = {**values, "id": run_id}, RunStatus.QUEUED
+                    if values is not None:
+                        row = {**values, "id": run_id}
+                    status = RunStatus.QUEUED
                 elif kind == "s" and status == RunStatus.QUEUED:
-                    row.update(values, id=run_id)
+                    if values is not None:
+                        row.update(values, id=run_id)
                     row["status"] = status = RunStatus.RUNNING
                     started = True
-                elif kind == "e" and (status is None or status in event["x"]):
-                    job = jobs.get(values["job_id"])
-                    if job is None:  # the job was deleted meanwhile
+                elif kind == "e" and event is not None and (status is None or status in event["x"]):
+                    job = jobs.get(job_id) if job_id is not None else None
+                    if job is None or values is None:  # the job was deleted meanwhile
                         continue
                     row = {**row, **values, "id": run_id}
+                    if job.pk in last_end:
+                        # the earlier run's signal sees the job as it stood after it
+                        last_end[job.pk].job = _snapshot(job)
                     done = _end(row, job, event)
                     ended.append(done)
+                    last_end[job.pk] = done
                     status, final = row["status"], True
                     if event.get("live", True) and _live_state(job, row, done.will_retry):
                         dirty.add(job.pk)
@@ -112,7 +122,6 @@ def runs_apply(raw: list[bytes]) -> list[Ended]:
                         _write_jobs(jobs, dirty)
                         dirty.clear()
                         _follow_up(done)
-                    done.job = copy.copy(job)  # as it stood after this run
             if not row:
                 continue
             if new:
@@ -127,6 +136,43 @@ def runs_apply(raw: list[bytes]) -> list[Ended]:
         _write_jobs(jobs, dirty)
         transaction.on_commit(lambda: _announce(ended))
     return ended
+
+
+def _decode(
+    items: list[tuple[str, str]], status: str | None
+) -> tuple[int | None, list[tuple[str, dict[str, Any] | None]]]:
+    """Parse a run's events, except those its last end supersedes: an end
+    carries the run's whole row, so when it will be accepted after a queued
+    and a started event, those two are never read (most of a batch's
+    parsing). Returns the run's job id and its events."""
+    kinds = [kind for kind, _ in items]
+    lazy = False
+    if kinds[-1] == "e" and "e" not in kinds[:-1]:
+        last = runlog.decode_body(items[-1][1])
+        if runlog.is_whole_row(last["v"]):
+            # where the earlier events would leave the run
+            for kind in kinds[:-1]:
+                if kind == "q" and status is None:
+                    status = RunStatus.QUEUED
+                elif kind == "s" and status == RunStatus.QUEUED:
+                    status = RunStatus.RUNNING
+            lazy = status is None or status in last["x"]
+        if lazy:
+            job_id = last["v"].get("job_id")
+            return job_id, [(kind, None) for kind in kinds[:-1]] + [("e", last)]
+    events = [(kind, runlog.decode_body(body)) for kind, body in items]
+    job_id = next(
+        (e["v"]["job_id"] for _, e in events if e is not None and "job_id" in e["v"]), None
+    )
+    return job_id, events
+
+
+def _snapshot(job: Job) -> Job:
+    """A detached copy of a job row's values (cheaper than copy.copy)."""
+    clone = Job.__new__(Job)
+    clone.__dict__.update(job.__dict__)
+    clone._state = copy.copy(job._state)
+    return clone
 
 
 def _end(row: dict[str, Any], job: Job, event: dict[str, Any]) -> Ended:

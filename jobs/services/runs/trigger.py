@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 # Doors through which a person acts: their triggers are audited. Beat fires
 # and code triggers are routine operation, not management.
 _AUDITED_SOURCES = {"admin", "api", "cli"}
+_TRIGGERS = frozenset(RunTrigger.values)
 
 
 def run_trigger(
@@ -46,7 +47,7 @@ def run_trigger(
         raise ValidationError(
             "parameters must be an object of name: value", fields={"parameters": "not an object"}
         )
-    if trigger not in RunTrigger.values:
+    if trigger not in _TRIGGERS:
         raise ValidationError(f"unknown trigger {trigger!r}", fields={"trigger": "unknown"})
     job = job_cache.by_name(job_name)
     if job is None:
@@ -67,9 +68,10 @@ def run_trigger(
         # PostgreSQL within moments; the claim checks again that the job is
         # enabled, so a disable that this process has not seen yet still
         # skips the run.
-        run = runlog.make_run({**values, "id": uuid.uuid4(), "job_id": job.pk})
+        # The queued event carries what differs from the column defaults.
+        row = {**values, "id": uuid.uuid4(), "job_id": job.pk}
+        run = runlog.make_run(row)
         run.job = job
-        row = runlog.row_values(run)
         if connection.in_atomic_block:
             transaction.on_commit(lambda: _journal_and_enqueue(run, row))
         else:
