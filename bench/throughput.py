@@ -5,7 +5,8 @@ queued run in the run journal → the worker claims it → runner → its end in
 the journal → batched into PostgreSQL with the job's live state), and N bare
 Celery no-op tasks go through the same worker process. Both are timed end to
 end: from the first enqueue to the last one finished, for tracked runs the
-last one finished *in the database*.
+last one finished *in the database*. Bare and tracked alternate for
+BENCH_ROUNDS rounds (3) of BENCH_N each (2,000); the medians are reported.
 """
 
 from __future__ import annotations

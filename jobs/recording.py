@@ -64,9 +64,10 @@ def record_run_end(sender=None, task_id=None, task=None, retval=None, **_):
         return
     from jobs.services.runs import Outcome, run_finish
 
-    if not isinstance(retval, Outcome):  # the body itself crashed
-        retval = Outcome(status=RunStatus.FAILED, error=f"internal error: {retval!r}")
-    run_finish(claim, retval)
+    outcome = getattr(task.request, "jobwarden_outcome", None)
+    if not isinstance(outcome, Outcome):  # the body itself crashed
+        outcome = Outcome(status=RunStatus.FAILED, error=f"internal error: {retval!r}")
+    run_finish(claim, outcome)
 
 
 @task_postrun.connect

@@ -367,6 +367,15 @@ def _apply(raw: list[bytes], runs_apply: Callable[[list[bytes]], Any]) -> None:
             get_redis().rpush(DEAD_KEY, event)
 
 
+def _peek() -> tuple[bytes | None, int]:
+    """The journal's first event and its length (one round trip)."""
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.lindex(KEY, 0)
+    pipe.llen(KEY)
+    head, length = pipe.execute()
+    return head, int(length)
+
+
 class Flusher:
     """Background flushing in a long-lived process (each worker runs one).
 
@@ -394,16 +403,21 @@ class Flusher:
         from django.db import connection
 
         interval = settings.JOBS_RUNLOG_FLUSH_INTERVAL
-        head = None
+        head, waited = None, 0.0
         while not self._stop.wait(interval):
             try:
-                # Flush only what nobody drained for a whole interval: under
-                # load the workers drain as they go, and this thread (which
-                # shares the worker's main process) stays out of their way.
-                now_head = get_redis().lindex(KEY, 0)
-                if now_head is not None and now_head == head:
+                # Flush only what nobody drained for a whole interval. Under
+                # load the workers drain batches of JOBS_RUNLOG_BATCH_MIN as
+                # their runs end, and this thread (in the worker's main
+                # process, which dispatches every message) stays out of their
+                # way: it takes a journal too short for them to drain, or one
+                # stuck for a second (no run ending anywhere).
+                now_head, length = _peek()
+                waited = waited + interval if now_head is not None and now_head == head else 0.0
+                if waited and (length < settings.JOBS_RUNLOG_BATCH_MIN or waited >= 1.0):
                     self._flush(wait=False)
-                    now_head = get_redis().lindex(KEY, 0)
+                    now_head, _ = _peek()
+                    waited = 0.0
                 head = now_head
             except Exception:
                 logger.exception("run journal flush failed; retrying")

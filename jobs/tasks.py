@@ -29,7 +29,10 @@ def execute_run_task(
         return None
     if not claim.claimed:
         return None
-    return runner.execute(claim)
+    # Handed to task_postrun through the request, not returned: a return
+    # value would be pickled back to the worker's main process for nothing.
+    self.request.jobwarden_outcome = runner.execute(claim)
+    return None
 
 
 @shared_task(name="jobs.fire_scheduled", ignore_result=True)

@@ -116,6 +116,9 @@ LOGGING = {
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CELERY_BROKER_URL = REDIS_URL
+# kombu's Redis transport, sending a run's queued journal event with its
+# message in one round trip (jobs.broker); plain redis:// URLs only.
+CELERY_BROKER_TRANSPORT = "jobs.broker:Transport" if REDIS_URL.startswith("redis://") else None
 # Run outcomes live in JobRun, the system of record; a Celery result backend
 # would only add a second, expiring copy (set CELERY_RESULT_BACKEND to opt in).
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None

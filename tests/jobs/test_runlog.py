@@ -235,3 +235,112 @@ def test_one_batch_writes_the_live_state_of_every_job_it_touches(
     b.refresh_from_db()
     assert (a.execution_count, a.success_count, a.status) == (2, 2, "succeeded")
     assert (b.execution_count, b.failure_count, b.consecutive_failures) == (1, 1, 1)
+
+
+def test_a_code_trigger_sends_its_queued_event_with_its_message(
+    django_capture_on_commit_callbacks,
+):
+    # One MULTI/EXEC: the event is in the journal, ahead of anything a
+    # worker appends, and the message is on the job's queue.
+    from jobs import broker
+
+    assert broker.folds_journal()
+    job = JobFactory(queue="fold-test")
+    redis = get_redis()
+    redis.delete("fold-test")
+    try:
+        run = trigger(job, django_capture_on_commit_callbacks)
+        assert [runlog.split(e)[:2] for e in redis.lrange(runlog.KEY, 0, -1)] == [
+            ("q", str(run.pk))
+        ]
+        messages = redis.lrange("fold-test", 0, -1)
+        assert len(messages) == 1 and str(run.pk).encode() in messages[0]
+    finally:
+        redis.delete("fold-test")
+
+
+def test_without_the_fold_the_queued_event_still_goes_first(
+    django_capture_on_commit_callbacks, settings
+):
+    from jobs import broker
+
+    settings.CELERY_BROKER_TRANSPORT = None
+    broker.folds_journal.cache_clear()
+    try:
+        assert not broker.folds_journal()
+        run = trigger(JobFactory(), django_capture_on_commit_callbacks)
+        assert runlog.split(get_redis().lindex(runlog.KEY, 0))[:2] == ("q", str(run.pk))
+    finally:
+        broker.folds_journal.cache_clear()
+
+
+def test_events_written_before_the_header_format_still_apply(django_capture_on_commit_callbacks):
+    # Journal entries left in Redis by the previous release, across an upgrade.
+    import json
+
+    job = JobFactory()
+    run = trigger(job, django_capture_on_commit_callbacks)
+    claim = start(run)
+    run_finish(claim, Outcome(status="succeeded", result={"ok": True}))
+    raw = get_redis().lrange(runlog.KEY, 0, -1)
+    get_redis().delete(runlog.KEY)
+    old = []
+    for entry in raw:
+        kind, run_id, body = runlog.split(entry)
+        old.append(json.dumps({"k": kind, "id": run_id, **json.loads(body)}))
+    runlog.append(*old)
+
+    runlog.flush()
+
+    stored = JobRun.objects.get(pk=run.pk)
+    assert (stored.status, stored.result, stored.worker) == ("succeeded", {"ok": True}, "w1@host")
+
+
+def test_an_end_that_is_refused_leaves_the_earlier_events_applied(
+    django_capture_on_commit_callbacks,
+):
+    # The flusher skips parsing a run's queued and started events when its
+    # end will replace them; an end that will be refused must not take them
+    # down with it.
+    job = JobFactory()
+    run = trigger(job, django_capture_on_commit_callbacks)
+    start(run)
+    stale = runlog.row_values(run)
+    stale.update(status="cancelled", error="too late")
+    runlog.append(runlog.encode("e", run.pk, stale, x=["queued"]))
+
+    runlog.flush()
+
+    stored = JobRun.objects.get(pk=run.pk)
+    assert (stored.status, stored.worker, stored.trigger, stored.triggered_by) == (
+        "running",
+        "w1@host",
+        "code",
+        "tests",
+    )
+    job.refresh_from_db()
+    assert job.execution_count == 0
+
+
+def test_the_locked_job_rows_read_as_the_orm_reads_them():
+    from django.db import transaction
+
+    from jobs import runstore
+
+    job = JobFactory(tags=["nightly", "finance"], parameters={"region": "eu", "n": 3})
+    with transaction.atomic():
+        locked = runstore.jobs_lock([job.pk])[job.pk]
+    loaded = Job.objects.get(pk=job.pk)
+    for field in Job._meta.concrete_fields:
+        assert getattr(locked, field.attname) == getattr(loaded, field.attname), field.name
+
+
+def test_a_json_null_in_a_not_null_json_column_is_stored_as_json_null():
+    import uuid
+
+    from jobs import runstore
+
+    job = JobFactory()
+    run_id = uuid.uuid4()
+    runstore.runs_insert([{"id": run_id, "job_id": job.pk, "parameters": None}])
+    assert JobRun.objects.get(pk=run_id).parameters is None

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from jobs import runlog, runstore
+from jobs import broker, runlog, runstore
 from jobs import schedule as cron
 from jobs.actors import Actor
 from jobs.errors import Conflict, NotFound, ValidationError
@@ -103,7 +103,14 @@ def run_trigger(
 
 
 def _journal_and_enqueue(run: JobRun, row: dict[str, Any]) -> None:
-    runlog.append(runlog.encode("q", run.pk, row))
+    # The queued event is in Redis before the message, so a worker's start
+    # never overtakes it: in the message's own round trip where it can be.
+    event = runlog.encode("q", run.pk, row)
+    if broker.folds_journal():
+        with broker.journal_on_publish(event):
+            enqueue(run, run.job)
+        return
+    runlog.append(event)
     enqueue(run, run.job)
 
 

@@ -1,0 +1,75 @@
+"""Jobwarden's broker transport: kombu's Redis transport, plus one thing.
+
+A run triggered from code is recorded as queued by an event in the run
+journal (jobs.runlog), which must be in Redis before the run's message can
+be delivered. Kombu sends a message with one command; sending the event
+first cost a second round trip per run. With this transport the event and
+the message go together, in one MULTI/EXEC: both or neither, in that order.
+
+Everything else is kombu's Redis transport unchanged. It is used when the
+broker is the journal's own Redis database (settings: CELERY_BROKER_TRANSPORT);
+with any other broker, the event is appended before the message is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import lru_cache
+from typing import Any
+
+from kombu.transport import redis as kombu_redis
+from kombu.utils.json import dumps
+
+TRANSPORT = "jobs.broker:Transport"
+
+_pending: ContextVar[tuple[str, ...]] = ContextVar("jobwarden_journal_events", default=())
+
+
+@contextmanager
+def journal_on_publish(*events: str) -> Iterator[None]:
+    """Messages published inside this block carry `events` to the run
+    journal in the same round trip (a retried publish carries them again;
+    applying the journal is idempotent)."""
+    token = _pending.set(events)
+    try:
+        yield
+    finally:
+        _pending.reset(token)
+
+
+@lru_cache(maxsize=1)
+def folds_journal() -> bool:
+    """Is the broker this transport, on the journal's Redis database?"""
+    from django.conf import settings
+
+    return bool(
+        getattr(settings, "CELERY_BROKER_TRANSPORT", None) == TRANSPORT
+        and settings.CELERY_BROKER_URL == settings.REDIS_URL
+    )
+
+
+class Channel(kombu_redis.Channel):
+    def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        events = _pending.get()
+        if not events:
+            return super()._put(queue, message, **kwargs)
+        from jobs.runlog import KEY
+
+        if kwargs.get("_publish_batch") is not None or (self._expires and queue in self._expires):
+            # kombu's own batching or queue expiry: the events go first,
+            # then the message as kombu sends it
+            with self.conn_or_acquire() as client:
+                client.rpush(KEY, *events)
+            return super()._put(queue, message, **kwargs)
+        key = self._q_for_pri(queue, self._get_message_priority(message, reverse=False))
+        with self.conn_or_acquire() as client, client.pipeline(transaction=True) as pipe:
+            pipe.rpush(KEY, *events)
+            pipe.lpush(key, dumps(message))
+            pipe.execute()
+        return None
+
+
+class Transport(kombu_redis.Transport):
+    Channel = Channel
