@@ -344,6 +344,40 @@ def flush(*, wait: bool = True, timeout: float = 30.0) -> int:
     return total
 
 
+def status() -> dict[str, Any]:
+    """What waits in the journal: events not yet in the database, events the
+    database refused (set aside), and whether a flush is in progress."""
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.llen(KEY)
+    pipe.llen(DEAD_KEY)
+    pipe.exists(LOCK_KEY)
+    pending_count, dead_count, flushing = pipe.execute()
+    return {"pending": int(pending_count), "dead": int(dead_count), "flushing": bool(flushing)}
+
+
+# Moves every set-aside event to the journal's tail, atomically (an event is
+# never in both lists, nor in neither).
+_REQUEUE_DEAD = """
+local events = redis.call('lrange', KEYS[1], 0, -1)
+for i = 1, #events, 1000 do
+  redis.call('rpush', KEYS[2], unpack(events, i, math.min(i + 999, #events)))
+end
+redis.call('del', KEYS[1])
+return #events
+"""
+
+
+def dead_requeue() -> dict[str, int]:
+    """Give the events the database refused another try (after the cause was
+    fixed): back into the journal, then a flush. Applying is idempotent, and
+    an event refused again is set aside again. Returns how many were retried
+    and how many were refused again."""
+    moved = int(_script(_REQUEUE_DEAD)(keys=[DEAD_KEY, KEY]))
+    if moved:
+        flush()
+    return {"retried": moved, "refused": int(get_redis().llen(DEAD_KEY))}
+
+
 def _apply(raw: list[bytes], runs_apply: Callable[[list[bytes]], Any]) -> None:
     """Apply a batch; if the database refuses it (not: is unreachable), apply
     its events one by one and set aside the ones it refuses, so one bad event

@@ -17,6 +17,7 @@ SUBCOMMAND_MODULES = [
     "jobs.cli.core",  # list, info, run, history, enable, disable, cancel, apply
     "monitoring.cli",  # stats, health, status, cleanup, schedule, token
     "jobs.cli.secrets",  # rotate-secrets
+    "jobs.cli.journal",  # journal [flush | retry-dead]
 ]
 
 

@@ -344,3 +344,33 @@ def test_a_json_null_in_a_not_null_json_column_is_stored_as_json_null():
     run_id = uuid.uuid4()
     runstore.runs_insert([{"id": run_id, "job_id": job.pk, "parameters": None}])
     assert JobRun.objects.get(pk=run_id).parameters is None
+
+
+def test_refused_events_are_shown_and_retried_once_the_cause_is_fixed(capsys):
+    import json
+    import uuid
+    from datetime import UTC, datetime
+
+    from django.core.management import call_command
+
+    # A queued fire that collides with one already recorded for the same
+    # (job, scheduled time): the database refuses it until that one is gone.
+    job = JobFactory()
+    fire = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    first = JobRun.objects.create(job=job, trigger="scheduled", scheduled_for=fire)
+    second = uuid.uuid4()
+    values = {"job_id": job.pk, "trigger": "scheduled", "scheduled_for": fire}
+    runlog.append(runlog.encode("q", second, values))
+    get_redis().delete(runlog.DEAD_KEY)
+    runlog.flush()
+
+    with pytest.raises(SystemExit) as exited:
+        call_command("jobs", "journal", "--json")
+    assert exited.value.code == 1
+    assert json.loads(capsys.readouterr().out) == {"pending": 0, "dead": 1, "flushing": False}
+
+    first.delete()
+    call_command("jobs", "journal", "retry-dead")
+    assert capsys.readouterr().out.strip() == "retried 1 set-aside event(s); 0 refused again"
+    assert JobRun.objects.get(pk=second).scheduled_for == fire
+    assert runlog.status() == {"pending": 0, "dead": 0, "flushing": False}
