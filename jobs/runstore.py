@@ -210,8 +210,9 @@ def _update(model: Any, attnames: tuple[str, ...], rows: list[dict[str, Any]]) -
         return
     sql = _update_sql(model._meta.label, attnames, connection.vendor)
     if connection.vendor == "postgresql":
+        names = ("id", *attnames)  # only what the statement reads
         with _cursor() as cursor:
-            cursor.execute(sql, [_json(rows)])
+            cursor.execute(sql, [_json([{n: row.get(n) for n in names} for row in rows])])
         return
     fields = [_field(model, a) for a in attnames]
     idf = _field(model, "id")

@@ -11,7 +11,8 @@ from django.dispatch import Signal
 # already updated), previous_consecutive_failures (int, before this run; a
 # success with previous > 0 is a recovery), will_retry (bool: a failed,
 # timed_out or orphaned attempt whose retry is already scheduled — not final).
-run_finished = Signal()
+# Sent once per run: its receivers are looked up once per sender, not per send.
+run_finished = Signal(use_caching=True)
 
 # A job was disabled automatically after repeated failures.
 # kwargs: job (Job), run (JobRun that tipped it), reason (str).
