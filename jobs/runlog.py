@@ -437,22 +437,21 @@ class Flusher:
         from django.db import connection
 
         interval = settings.JOBS_RUNLOG_FLUSH_INTERVAL
-        head, waited = None, 0.0
+        seen, stuck = (None, 0), 0.0
         while not self._stop.wait(interval):
             try:
-                # Flush only what nobody drained for a whole interval. Under
-                # load the workers drain batches of JOBS_RUNLOG_BATCH_MIN as
-                # their runs end, and this thread (in the worker's main
-                # process, which dispatches every message) stays out of their
-                # way: it takes a journal too short for them to drain, or one
-                # stuck for a second (no run ending anywhere).
-                now_head, length = _peek()
-                waited = waited + interval if now_head is not None and now_head == head else 0.0
-                if waited and (length < settings.JOBS_RUNLOG_BATCH_MIN or waited >= 1.0):
+                # Flush what nobody drained for a whole interval in which
+                # nothing was added (idle), or for a second. Under load the
+                # workers drain batches of JOBS_RUNLOG_BATCH_MIN as their runs
+                # end, and this thread, which shares the worker's main process
+                # (the one that dispatches every message), stays out of it.
+                now = _peek()
+                same_head = now[0] is not None and now[0] == seen[0]
+                stuck = stuck + interval if same_head else 0.0
+                if same_head and (now[1] == seen[1] or stuck >= 1.0):
                     self._flush(wait=False)
-                    now_head, _ = _peek()
-                    waited = 0.0
-                head = now_head
+                    now, stuck = _peek(), 0.0
+                seen = now
             except Exception:
                 logger.exception("run journal flush failed; retrying")
                 connection.close()

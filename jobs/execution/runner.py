@@ -158,7 +158,7 @@ def _collect(outcome: Outcome, ctx: RunContext, active: ActiveRun) -> None:
     exit_code = metadata.get("exit_code")
     if isinstance(exit_code, int):
         outcome.exit_code = exit_code
-    outcome.metadata = _jsonable(metadata) or {}
+    outcome.metadata = (_jsonable(metadata) or {}) if metadata else {}
     _redact(outcome, ctx)
 
 

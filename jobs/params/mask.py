@@ -14,9 +14,9 @@ from jobs.params.render import MASK, SECRET_NAME
 
 
 def secret_parameter_names(job: Any) -> set[str]:
-    from jobs.secrets import masked_config
-
-    return set((masked_config(job).get("secret_parameters") or {}).keys())
+    # The names only: read straight off the (sealed) config, no copy of it.
+    block = (job.config or {}).get("secret_parameters")
+    return {str(name) for name in block} if isinstance(block, dict) else set()
 
 
 def is_secret_name(name: str) -> bool:
