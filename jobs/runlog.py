@@ -45,6 +45,7 @@ from django.conf import settings
 from django.db.models.base import ModelState
 
 from jobs.models import JobRun
+from jobs.redis import get_held_redis
 from jobs.redis import get_redis as _get_redis
 
 logger = logging.getLogger(__name__)
@@ -202,7 +203,7 @@ return 0
 """
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=32)
 def _cached_script(client: Any, source: str) -> Any:
     return client.register_script(source)
 
@@ -210,6 +211,12 @@ def _cached_script(client: Any, source: str) -> Any:
 def _script(source: str) -> Any:
     # Sent once, then called by its SHA (EVALSHA): a claim is one short command.
     return _cached_script(get_redis(), source)
+
+
+def _held_script(source: str) -> Any:
+    # The same, on this process's held connection (jobs.redis): for the two
+    # calls every run makes, its claim and its end.
+    return _cached_script(get_held_redis(), source)
 
 
 def claim(
@@ -231,7 +238,7 @@ def claim(
     claimed (by a worker, or ended unstarted: cancelled, skipped)."""
     keys = [claim_key(run_id), KEY, job_version_key(job_id or 0)]
     args = [token, int(ttl * 1000), event, expected_version, "1" if require_enabled else "0"]
-    status, _ = _script(_CLAIM)(keys=keys, args=args)
+    status, _ = _held_script(_CLAIM)(keys=keys, args=args)
     return status.decode()
 
 
@@ -268,7 +275,9 @@ def finish(run_id: Any, event: str) -> int:
     """Append a claimed run's end; its claim key is remembered a while
     longer. Returns how many events the journal holds now."""
     keys = [KEY, claim_key(run_id)]
-    return int(_script(_FINISH)(keys=keys, args=[event, int(settings.JOBS_CLAIM_MEMORY * 1000)]))
+    return int(
+        _held_script(_FINISH)(keys=keys, args=[event, int(settings.JOBS_CLAIM_MEMORY * 1000)])
+    )
 
 
 def flush_if_due(length: int) -> None:
@@ -437,7 +446,8 @@ class Flusher:
         from django.db import connection
 
         interval = settings.JOBS_RUNLOG_FLUSH_INTERVAL
-        seen, stuck = (None, 0), 0.0
+        seen: tuple[bytes | None, int] = (None, 0)
+        stuck = 0.0
         while not self._stop.wait(interval):
             try:
                 # Flush what nobody drained for a whole interval in which

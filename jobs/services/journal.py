@@ -160,7 +160,9 @@ def _decode(
         if lazy:
             job_id = last["v"].get("job_id")
             return job_id, [(kind, None) for kind in kinds[:-1]] + [("e", last)]
-    events = [(kind, runlog.decode_body(body)) for kind, body in items]
+    events: list[tuple[str, dict[str, Any] | None]] = [
+        (kind, runlog.decode_body(body)) for kind, body in items
+    ]
     job_id = next(
         (e["v"]["job_id"] for _, e in events if e is not None and "job_id" in e["v"]), None
     )
