@@ -238,13 +238,14 @@ def _availability(
             expected = count_fires(job.cron, job.timezone, since, min(end, timezone.now()))
         except (ScheduleError, ValueError):
             expected = 0
-    ok = (
-        runs.filter(status=SUCCEEDED)
-        .filter(
-            Q(trigger=RunTrigger.SCHEDULED)
-            | Q(trigger=RunTrigger.RETRY, first_attempt__trigger=RunTrigger.SCHEDULED)
-        )
-        .count()
+    succeeded = runs.filter(status=SUCCEEDED)
+    # Two counts, not one OR: with the OR, PostgreSQL joined every run of the
+    # table to find first attempts (300 ms on 1M runs); this way the join
+    # only sees the retries.
+    ok = succeeded.filter(trigger=RunTrigger.SCHEDULED).count() + (
+        succeeded.filter(
+            trigger=RunTrigger.RETRY, first_attempt__trigger=RunTrigger.SCHEDULED
+        ).count()
     )
     percent = round(min(100.0, 100.0 * ok / expected), 2) if expected else None
     return {"percent": percent, "successful_scheduled_runs": ok, "expected_runs": expected}
