@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from datetime import time as dtime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from jobs.params.render import MASK, SECRET_NAME
@@ -19,6 +20,7 @@ def secret_parameter_names(job: Any) -> set[str]:
     return {str(name) for name in block} if isinstance(block, dict) else set()
 
 
+@lru_cache(maxsize=4096)  # asked for every parameter of every run; names repeat
 def is_secret_name(name: str) -> bool:
     return bool(SECRET_NAME.search(name))
 
