@@ -63,6 +63,11 @@ _LOCK_TTL_MS = 60_000
 _BATCH = 500
 
 RUN_FIELDS = [f.attname for f in JobRun._meta.concrete_fields]
+_UUID_FIELDS = frozenset(
+    f.attname
+    for f in JobRun._meta.concrete_fields
+    if (f.target_field if f.is_relation else f).get_internal_type() == "UUIDField"
+)
 _TIME_FIELDS = frozenset(
     f.attname for f in JobRun._meta.concrete_fields if f.get_internal_type() == "DateTimeField"
 )
@@ -84,15 +89,18 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for name, value in values.items():
+    # Only the columns that can hold them are looked at (a run's columns).
+    out = dict(values)
+    for name in _TIME_FIELDS.intersection(out):
+        value = out[name]
         if isinstance(value, datetime):
             # Whole microseconds since the epoch: exact both ways (a float of
             # seconds can round a microsecond away).
-            value = (value - _EPOCH) // _MICROSECOND
-        elif isinstance(value, uuid.UUID):
-            value = str(value)
-        out[name] = value
+            out[name] = (value - _EPOCH) // _MICROSECOND
+    for name in _UUID_FIELDS.intersection(out):
+        value = out[name]
+        if isinstance(value, uuid.UUID):
+            out[name] = str(value)
     return out
 
 
