@@ -4,8 +4,8 @@ batched writes (jobs.services.journal).
 These bypass the ORM's per-query overhead (which alone cost more than Celery
 itself per no-op run) but keep its semantics: columns come from the model's
 fields, so a field added to JobRun is written here too. On PostgreSQL a batch
-is one statement over column arrays (unnest), a fixed text prepared once per
-connection; elsewhere one statement executed many times. Everything else
+is one statement over a JSON array of rows (jsonb_to_recordset), a fixed text
+prepared once per connection; elsewhere one statement executed many times. Everything else
 about runs uses the ORM.
 """
 
@@ -32,9 +32,14 @@ logger = logging.getLogger(__name__)
 _RUN_FIELDS = [f for f in JobRun._meta.concrete_fields]
 _RUN_TABLE = JobRun._meta.db_table
 _JOB_TABLE = Job._meta.db_table
-_RUN_BY_ATTNAME = {f.attname: f for f in _RUN_FIELDS}
-_JOB_BY_ATTNAME = {f.attname: f for f in Job._meta.concrete_fields}
 _JOB_ATTNAMES = [f.attname for f in Job._meta.concrete_fields]
+
+
+@lru_cache(maxsize=4)
+def _by_attname(label: str) -> dict[str, Any]:
+    from django.apps import apps
+
+    return {f.attname: f for f in apps.get_model(label)._meta.concrete_fields}
 
 
 @contextmanager
@@ -102,7 +107,7 @@ def runs_lock_status(run_ids: list[str]) -> dict[str, str]:
         with _cursor() as cursor:
             cursor.execute(sql, [run_ids])
             return dict(cursor.fetchall())
-    idf = _RUN_BY_ATTNAME["id"]
+    idf = _by_attname(JobRun._meta.label)["id"]
     marks = ", ".join(["%s"] * len(run_ids))
     sql = f"SELECT id, status FROM {_q(_RUN_TABLE)} WHERE id IN ({marks})"
     with _cursor() as cursor:
@@ -167,7 +172,6 @@ def jobs_lock(job_ids: list[int]) -> dict[int, Job]:
         sql = _select_jobs_sql(connection.vendor) + f" WHERE id IN ({marks}) ORDER BY id"
         params = sorted(job_ids)
     converters = _converters(connection.vendor)
-    attnames = _JOB_ATTNAMES
     out: dict[int, Job] = {}
     with _cursor() as cursor:
         cursor.execute(sql, params)
@@ -176,7 +180,7 @@ def jobs_lock(job_ids: list[int]) -> dict[int, Job]:
             for i, expression, funcs in converters:
                 for func in funcs:
                     values[i] = func(values[i], expression, connection)
-            job = Job.from_db(connection.alias, attnames, values)
+            job = Job.from_db(connection.alias, _JOB_ATTNAMES, values)
             out[job.pk] = job
     return out
 
@@ -214,8 +218,9 @@ def _update(model: Any, attnames: tuple[str, ...], rows: list[dict[str, Any]]) -
         with _cursor() as cursor:
             cursor.execute(sql, [_json([{n: row.get(n) for n in names} for row in rows])])
         return
-    fields = [_field(model, a) for a in attnames]
-    idf = _field(model, "id")
+    by_attname = _by_attname(model._meta.label)
+    fields = [by_attname[a] for a in attnames]
+    idf = by_attname["id"]
     with connection.cursor() as cursor:
         cursor.executemany(
             sql,
@@ -226,17 +231,14 @@ def _update(model: Any, attnames: tuple[str, ...], rows: list[dict[str, Any]]) -
         )
 
 
-def _field(model: Any, attname: str) -> Any:
-    return (_RUN_BY_ATTNAME if model is JobRun else _JOB_BY_ATTNAME)[attname]
-
-
 @lru_cache(maxsize=32)
 def _update_sql(label: str, attnames: tuple[str, ...], vendor: str) -> str:
     from django.apps import apps
 
     model = apps.get_model(label)
-    fields = [_field(model, a) for a in attnames]
-    idf = _field(model, "id")
+    by_attname = _by_attname(label)
+    fields = [by_attname[a] for a in attnames]
+    idf = by_attname["id"]
     table = _q(model._meta.db_table)
     if vendor == "postgresql":
         sets = ", ".join(f"{_q(str(f.column))} = {_recordset_value(f)}" for f in fields)
@@ -261,20 +263,11 @@ def _recordset(model: Any, fields: list[Any]) -> str:
 
 @lru_cache(maxsize=32)
 def _recordset_sql(label: str, attnames: tuple[str, ...]) -> str:
-    from django.apps import apps
-
-    by_attname = {f.attname: f for f in apps.get_model(label)._meta.concrete_fields}
+    by_attname = _by_attname(label)
     columns = ", ".join(
-        f"{_q(str(by_attname[a].column))} {_column_type(by_attname[a])}" for a in attnames
+        f"{_q(str(by_attname[a].column))} {by_attname[a].db_type(connection)}" for a in attnames
     )
     return f"jsonb_to_recordset(%s::jsonb) AS x({columns})"
-
-
-def _column_type(field: Any) -> str:
-    kind = (field.target_field if field.is_relation else field).get_internal_type()
-    if kind in ("BigAutoField", "AutoField", "SmallAutoField"):
-        return {"BigAutoField": "bigint", "AutoField": "integer"}.get(kind, "smallint")
-    return str(field.db_type(connection))
 
 
 def _recordset_value(field: Any) -> str:
