@@ -123,8 +123,13 @@ def split(raw: bytes | str) -> tuple[str, str, str]:
 
 def decode_values(values: dict[str, Any]) -> dict[str, Any]:
     for name in _TIME_FIELDS.intersection(values):
-        if values[name] is not None:
-            values[name] = _EPOCH + values[name] * _MICROSECOND
+        value = values[name]
+        if isinstance(value, float):
+            # float seconds: written by a release before whole microseconds
+            # (JSON keeps the two apart: a float always has a '.' or exponent)
+            values[name] = datetime.fromtimestamp(value, tz=UTC)
+        elif value is not None:
+            values[name] = _EPOCH + value * _MICROSECOND
     return values
 
 
@@ -268,7 +273,12 @@ if redis.call('lindex', KEYS[1], 0) == ARGV[1] then
   redis.call('ltrim', KEYS[1], ARGV[2], -1)
 end
 local want = tonumber(ARGV[3])
-if want > 0 then return redis.call('lrange', KEYS[1], 0, want - 1) end
+if want > 0 then
+  local batch = redis.call('lrange', KEYS[1], 0, want - 1)
+  if #batch > 0 then return batch end
+end
+-- done, or the list shrank under us (another flusher after our lock
+-- expired): either way the lock is released, never left to its TTL
 if redis.call('get', KEYS[2]) == ARGV[4] then redis.call('del', KEYS[2]) end
 return {}
 """

@@ -4,6 +4,7 @@ and PostgreSQL: what the hot path appends, and what a flush makes of it."""
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -284,16 +285,24 @@ def test_events_written_before_the_header_format_still_apply(django_capture_on_c
     run_finish(claim, Outcome(status="succeeded", result={"ok": True}))
     raw = get_redis().lrange(runlog.KEY, 0, -1)
     get_redis().delete(runlog.KEY)
+    ended = runlog.decode(raw[-1])["v"]
     old = []
     for entry in raw:
+        # that release: no header, and times as float seconds
         kind, run_id, body = runlog.split(entry)
-        old.append(json.dumps({"k": kind, "id": run_id, **json.loads(body)}))
+        event = runlog.decode_body(body)
+        values = {
+            k: v.timestamp() if isinstance(v, datetime) else v for k, v in event.pop("v").items()
+        }
+        old.append(json.dumps({"k": kind, "id": run_id, "v": values, **event}, default=str))
     runlog.append(*old)
 
     runlog.flush()
 
     stored = JobRun.objects.get(pk=run.pk)
     assert (stored.status, stored.result, stored.worker) == ("succeeded", {"ok": True}, "w1@host")
+    for name in ("queued_at", "started_at", "finished_at"):
+        assert abs(getattr(stored, name) - ended[name]) < timedelta(milliseconds=1), name
 
 
 def test_an_end_that_is_refused_leaves_the_earlier_events_applied(
@@ -374,3 +383,21 @@ def test_refused_events_are_shown_and_retried_once_the_cause_is_fixed(capsys):
     assert capsys.readouterr().out.strip() == "retried 1 set-aside event(s); 0 refused again"
     assert JobRun.objects.get(pk=second).scheduled_for == fire
     assert runlog.status() == {"pending": 0, "dead": 0, "flushing": False}
+
+
+def test_a_flush_whose_journal_shrank_under_it_releases_its_lock():
+    # Another flusher trimmed the list after this one's lock expired: the
+    # next read comes back empty, and the lock must go with it (not wait
+    # out its TTL, blocking every read-your-writes flush meanwhile).
+    redis = get_redis()
+    redis.set(runlog.LOCK_KEY, "mine", px=60_000)
+
+    batch = runlog._script(runlog._NEXT)(
+        keys=[runlog.KEY, runlog.LOCK_KEY], args=["gone", 1, 100, "mine"]
+    )
+
+    assert batch == [] and not redis.exists(runlog.LOCK_KEY)
+    runlog.append(runlog.encode("q", "x", {}))
+    assert runlog._script(runlog._NEXT)(
+        keys=[runlog.KEY, runlog.LOCK_KEY], args=["gone", 1, 100, "other"]
+    ) == [runlog.encode("q", "x", {}).encode()]
