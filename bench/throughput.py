@@ -159,6 +159,9 @@ def run(
             f"tracked no-op jobs: {tracked:8.0f} runs/s   ({ok}/{n} of the last round succeeded, "
             f"job counted {job.execution_count}; triggers alone {enqueue_rate:.0f}/s)"
         )
+        report(
+            f"(the ratio is the median of the {rounds} rounds' own ratios, not of these medians)"
+        )
         return ratio
     finally:
         worker.terminate()

@@ -66,7 +66,8 @@ def record_run_end(sender=None, task_id=None, task=None, retval=None, **_):
 
     outcome = getattr(task.request, "jobwarden_outcome", None)
     if not isinstance(outcome, Outcome):  # the body itself crashed
-        outcome = Outcome(status=RunStatus.FAILED, error=f"internal error: {retval!r}")
+        got = outcome if outcome is not None else retval
+        outcome = Outcome(status=RunStatus.FAILED, error=f"internal error: {got!r}")
     run_finish(claim, outcome)
 
 

@@ -1,7 +1,9 @@
-"""One Redis client per process for leases, cancel flags and circuit state.
+"""Redis clients for leases, cancel flags, circuit state and the run journal.
 
-redis-py's pool notices a fork and reconnects, so a client made before the
-prefork pool started is still safe in the children."""
+get_redis: one pooled client per process. redis-py's pool notices a fork and
+reconnects, so a client made before the prefork pool started is still safe
+in the children. get_held_redis: one held connection per process, for the
+commands every run makes; it is never shared across a fork."""
 
 from __future__ import annotations
 

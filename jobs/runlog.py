@@ -66,7 +66,7 @@ RUN_FIELDS = [f.attname for f in JobRun._meta.concrete_fields]
 _UUID_FIELDS = frozenset(
     f.attname
     for f in JobRun._meta.concrete_fields
-    if (f.target_field if f.is_relation else f).get_internal_type() == "UUIDField"
+    if getattr(f, "target_field", f).get_internal_type() == "UUIDField"
 )
 _TIME_FIELDS = frozenset(
     f.attname for f in JobRun._meta.concrete_fields if f.get_internal_type() == "DateTimeField"
@@ -140,6 +140,8 @@ def decode_body(body: str) -> dict[str, Any]:
 
 
 def decode(raw: bytes | str) -> dict[str, Any]:
+    """One whole event, parsed (for tests and inspection; a flush parses
+    lazily through split and decode_body)."""
     kind, run_id, body = split(raw)
     event = decode_body(body)
     event["k"], event["id"] = kind, run_id
@@ -441,7 +443,8 @@ class Flusher:
     """Background flushing in a long-lived process (each worker runs one).
 
     Under load the workers flush as they go (flush_if_due); this thread
-    catches what they leave: events that have waited one poll interval."""
+    catches what they leave: a journal whose head has not moved for a poll
+    interval with nothing added (idle), or for a second."""
 
     def __init__(self, flush: Callable[..., int] = flush) -> None:
         self._flush = flush

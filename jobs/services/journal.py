@@ -75,7 +75,7 @@ def runs_apply(raw: list[bytes]) -> list[Ended]:
         plans = {run_id: _decode(items, status_of.get(run_id)) for run_id, items in by_run.items()}
         job_ids = {job_id for job_id, _ in plans.values() if job_id is not None}
         # Locked: live state is computed here from the row as it stands.
-        jobs = runstore.jobs_lock(sorted(job_ids))
+        jobs = runstore.jobs_lock(list(job_ids))
         inserts: list[dict[str, Any]] = []
         starts: list[dict[str, Any]] = []
         finals: list[dict[str, Any]] = []
@@ -102,9 +102,9 @@ def runs_apply(raw: list[bytes]) -> list[Ended]:
                     started = True
                 elif kind == "e" and event is not None and (status is None or status in event["x"]):
                     job = jobs.get(job_id) if job_id is not None else None
-                    if job is None or values is None:  # the job was deleted meanwhile
+                    if job is None:  # the job was deleted meanwhile
                         continue
-                    row = {**row, **values, "id": run_id}
+                    row = {**row, **event["v"], "id": run_id}
                     if job.pk in last_end:
                         # the earlier run's signal sees the job as it stood after it
                         last_end[job.pk].job = _snapshot(job)
@@ -174,6 +174,7 @@ def _snapshot(job: Job) -> Job:
     clone = Job.__new__(Job)
     clone.__dict__.update(job.__dict__)
     clone._state = copy.copy(job._state)
+    clone._state.fields_cache = dict(job._state.fields_cache)  # as Model.__getstate__
     return clone
 
 

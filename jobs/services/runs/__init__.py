@@ -12,7 +12,6 @@ attempt (claim and end on a worker), retry. Import from here.
 
 from jobs.services.runs.attempt import run_finish, run_record_end, run_start
 from jobs.services.runs.base import (
-    DEFAULT_PRIORITY,
     Claim,
     Outcome,
     enqueue,
@@ -24,7 +23,6 @@ from jobs.services.runs.retry import create_retry, maybe_auto_disable, retry_del
 from jobs.services.runs.trigger import run_fire_scheduled, run_trigger
 
 __all__ = [
-    "DEFAULT_PRIORITY",
     "Claim",
     "Outcome",
     "create_retry",

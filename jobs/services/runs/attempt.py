@@ -15,7 +15,9 @@ from jobs import runlog
 from jobs.execution import lease
 from jobs.models import JobRun, RunStatus, RunTrigger
 from jobs.runstore import job_cache
-from jobs.services.runs.base import _MAX_ERROR, Claim, Outcome, claim_ttl
+from jobs.services.runs.base import Claim, Outcome, claim_ttl, run_end_unstarted
+
+_MAX_ERROR = 10_000
 
 
 def run_start(
@@ -67,7 +69,7 @@ def run_start(
             why = f"job is already running (run {current})"
             if job.overlap == "queue":
                 why += " and another run is already waiting"
-            _record_unstarted(run, RunStatus.SKIPPED, why)
+            run_end_unstarted(run, RunStatus.SKIPPED, status=RunStatus.SKIPPED, error=why)
             return Claim(run=None)
         if job.overlap == "queue":
             lease.release(lease.waiter_key(job.pk), token)
@@ -106,7 +108,9 @@ def run_start(
         if key:
             lease.release(key, str(run_id))
         if taken == "disabled":
-            _record_unstarted(run, RunStatus.SKIPPED, "job is disabled")
+            run_end_unstarted(
+                run, RunStatus.SKIPPED, status=RunStatus.SKIPPED, error="job is disabled"
+            )
         return Claim(run=None)
     run.job = job
     for name, value in started.items():
@@ -130,15 +134,6 @@ def _start_from_database(run_id: str, *, worker: str, pid: int) -> Claim:
         message=runlog.message_values(found),
         sent=time.time(),  # just checked: still queued
     )
-
-
-def _record_unstarted(run: JobRun, status: str, reason: str) -> None:
-    """End a run that never started (skipped): its claim is taken, so a
-    second delivery of it is discarded too."""
-    row = runlog.row_values(run)
-    row.update(status=status, finished_at=timezone.now(), error=reason)
-    event = runlog.encode("e", run.pk, row, x=[RunStatus.QUEUED])
-    runlog.claim(run.pk, status, event, ttl=claim_ttl(run.job))
 
 
 def run_finish(claim: Claim, outcome: Outcome) -> None:

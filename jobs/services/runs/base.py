@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from jobs import runlog
 from jobs.errors import ValidationError
-from jobs.models import Job, JobRun
+from jobs.models import Job, JobRun, RunStatus
 
-_MAX_ERROR = 10_000
-DEFAULT_PRIORITY = 5
+# Redis emulates priorities with extra lists: a message asks only when it differs.
+DEFAULT_PRIORITY = Job._meta.get_field("priority").default
 
 
 @dataclass
@@ -98,7 +99,6 @@ def enqueue(run: JobRun, job: Job, countdown: float | None = None) -> None:
         argsrepr=f"('{run.pk}',)",
         kwargsrepr=f"{{'job': {job.name!r}, 'attempt': {run.attempt}}}",
         queue=job.queue_name,
-        # Redis emulates priorities with extra lists: only ask when it matters.
         priority=job.priority if job.priority != DEFAULT_PRIORITY else None,
         countdown=countdown,
         # Soft limit lets the job clean up; the hard kill follows after the grace.
@@ -110,6 +110,19 @@ def enqueue(run: JobRun, job: Job, countdown: float | None = None) -> None:
 def run_requeue(run: JobRun, countdown: float) -> None:
     """Send a queued run's message again (overlap=queue waiting, lost message)."""
     enqueue(run, run.job, countdown=countdown)
+
+
+def run_end_unstarted(run: JobRun, token: str, *, live: bool = True, **fields: Any) -> str:
+    """End a run that never started (skipped, or cancelled while queued):
+    its final row goes to the journal and its claim is taken as `token` in
+    one step, so its message is discarded when it arrives. `live=False`
+    keeps it out of the job's live state. Returns the claim's answer ('ok',
+    or 'taken' if a worker got there first)."""
+    row = runlog.row_values(run)
+    row.update({"finished_at": timezone.now(), **fields})
+    extra = {} if live else {"live": False}
+    event = runlog.encode("e", run.pk, row, x=[RunStatus.QUEUED], **extra)
+    return runlog.claim(run.pk, token, event, ttl=claim_ttl(run.job))
 
 
 def claim_ttl(job: Job) -> float:

@@ -12,7 +12,7 @@ from jobs.execution import lease
 from jobs.models import JobRun, RunStatus
 from jobs.selectors import run_get
 from jobs.services.audit import audit_record
-from jobs.services.runs.base import claim_ttl
+from jobs.services.runs.base import run_end_unstarted
 
 
 def run_cancel(run_id: str, *, actor: Actor, reason: str = "") -> JobRun:
@@ -31,10 +31,15 @@ def run_cancel(run_id: str, *, actor: Actor, reason: str = "") -> JobRun:
     note = f"cancelled by {actor.name}" + (f": {reason}" if reason else "")
     taken = ""
     if run.status == RunStatus.QUEUED:
-        row = runlog.row_values(run)
-        row.update(status=RunStatus.CANCELLED, finished_at=now, cancel_requested_at=now, error=note)
-        event = runlog.encode("e", run.pk, row, x=[RunStatus.QUEUED], live=False)
-        taken = runlog.claim(run.pk, "cancelled", event, ttl=claim_ttl(run.job))
+        taken = run_end_unstarted(
+            run,
+            "cancelled",
+            live=False,
+            status=RunStatus.CANCELLED,
+            finished_at=now,
+            cancel_requested_at=now,
+            error=note,
+        )
         runlog.flush()
     with transaction.atomic():
         run.refresh_from_db()
