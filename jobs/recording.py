@@ -6,7 +6,7 @@
   cannot write any more, so the parent records timed_out / orphaned.
 - task_revoked (worker parent): a terminated run → cancelled.
 - worker_ready: runs this worker left running before a restart → orphaned;
-  the worker's run journal flusher starts (worker_shutdown: final flush).
+  the worker's run journal writer starts (worker_shutdown: final flush).
 Each receiver calls one service in jobs.services.
 """
 
@@ -108,7 +108,7 @@ def record_run_revoked(sender=None, request=None, terminated=False, **_):
 
 @worker_ready.connect
 def recover_runs_of_this_worker(sender=None, **_):
-    from jobs.runlog import flusher
+    from jobs.journal_writer import flusher
     from jobs.services.sweeping import runs_recover_worker
 
     runs_recover_worker(sender.hostname)
@@ -117,6 +117,6 @@ def recover_runs_of_this_worker(sender=None, **_):
 
 @worker_shutdown.connect
 def stop_run_journal_flusher(**_):
-    from jobs.runlog import flusher
+    from jobs.journal_writer import flusher
 
     flusher.stop()

@@ -17,9 +17,9 @@ Order is the list's order. Applying is idempotent (a batch re-applied after
 a flusher died before trimming changes nothing): every transition is
 checked against the row's current status under a row lock.
 
-Who flushes: a thread in every worker process (see Flusher), and any code
-that needs to read or change runs it may not see yet calls flush(), which
-drains the journal itself (read-your-writes). One flusher at a time holds a
+Who flushes: each worker's journal writer process, with backstops (see
+jobs.journal_writer), and any code that needs to read or change runs it may
+not see yet calls flush(), which drains the journal itself (read-your-writes). One flusher at a time holds a
 Redis lock; a flusher that dies loses nothing, the lock expires.
 
 Claims: at most one execution per run. The claim key of a run is set once
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -301,8 +300,9 @@ def finish(run_id: Any, event: str) -> int:
 
 
 def flush_if_due(length: int) -> None:
-    """Called by a worker after it ended a run: under load the workers that
-    fill the journal drain it too, in batches, on their own CPU time."""
+    """Called by a worker after it ended a run: a journal this long means
+    its writer has fallen behind (or is down), so the workers that fill it
+    drain it too."""
     if length >= settings.JOBS_RUNLOG_BATCH_MIN:
         try:
             flush(wait=False)
@@ -430,68 +430,10 @@ def _apply(raw: list[bytes], runs_apply: Callable[[list[bytes]], Any]) -> None:
             get_redis().rpush(DEAD_KEY, event)
 
 
-def _peek() -> tuple[bytes | None, int]:
+def peek() -> tuple[bytes | None, int]:
     """The journal's first event and its length (one round trip)."""
     pipe = get_redis().pipeline(transaction=False)
     pipe.lindex(KEY, 0)
     pipe.llen(KEY)
     head, length = pipe.execute()
     return head, int(length)
-
-
-class Flusher:
-    """Background flushing in a long-lived process (each worker runs one).
-
-    Under load the workers flush as they go (flush_if_due); this thread
-    catches what they leave: a journal whose head has not moved for a poll
-    interval with nothing added (idle), or for a second."""
-
-    def __init__(self, flush: Callable[..., int] = flush) -> None:
-        self._flush = flush
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="jobwarden-runlog", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        from django.db import connection
-
-        interval = settings.JOBS_RUNLOG_FLUSH_INTERVAL
-        seen: tuple[bytes | None, int] = (None, 0)
-        stuck = 0.0
-        while not self._stop.wait(interval):
-            try:
-                # Flush what nobody drained for a whole interval in which
-                # nothing was added (idle), or for a second. Under load the
-                # workers drain batches of JOBS_RUNLOG_BATCH_MIN as their runs
-                # end, and this thread, which shares the worker's main process
-                # (the one that dispatches every message), stays out of it.
-                now = _peek()
-                same_head = now[0] is not None and now[0] == seen[0]
-                stuck = stuck + interval if same_head else 0.0
-                if same_head and (now[1] == seen[1] or stuck >= 1.0):
-                    self._flush(wait=False)
-                    now, stuck = _peek(), 0.0
-                seen = now
-            except Exception:
-                logger.exception("run journal flush failed; retrying")
-                connection.close()
-        try:
-            self._flush(wait=True, timeout=5)
-        except Exception:
-            logger.exception("final run journal flush failed; the next flusher applies it")
-        finally:
-            connection.close()
-
-
-flusher = Flusher()

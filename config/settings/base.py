@@ -179,11 +179,15 @@ CELERY_BEAT_SCHEDULE = {
 JOBS_DEFINITION_CACHE_SECONDS = env_float("JOBS_DEFINITION_CACHE_SECONDS", 2.0, minimum=0)
 # Run journal (jobs.runlog): how long a run's claim is remembered after it
 # ended (a message older than this is checked against the database), and how
-# often an idle worker looks for journal events to write.
+# often a worker's journal writer drains it (the longest a run's state waits
+# for the database; longer batches cost less per run).
 JOBS_CLAIM_MEMORY = env_duration("JOBS_CLAIM_MEMORY", "10m")
-JOBS_RUNLOG_FLUSH_INTERVAL = env_float("JOBS_RUNLOG_FLUSH_INTERVAL", 0.05, minimum=0.001)
-# A worker that ends a run and finds this many events waiting writes them.
-JOBS_RUNLOG_BATCH_MIN = env_int("JOBS_RUNLOG_BATCH_MIN", 100, minimum=1)
+JOBS_RUNLOG_FLUSH_INTERVAL = env_float("JOBS_RUNLOG_FLUSH_INTERVAL", 0.1, minimum=0.001)
+# Each worker starts a journal writer process (jobs.journal_writer).
+JOBS_RUNLOG_WRITER = env_bool("JOBS_RUNLOG_WRITER", True)
+# A worker that ends a run and finds this many events waiting writes them
+# itself (the writer has fallen behind, or is off).
+JOBS_RUNLOG_BATCH_MIN = env_int("JOBS_RUNLOG_BATCH_MIN", 2000, minimum=1)
 JOBS_OUTPUT_MAX_BYTES = env_int("JOBS_OUTPUT_MAX_BYTES", 64 * 1024, minimum=1024)
 JOBS_RUN_RETENTION_DAYS = env_int("JOBS_RUN_RETENTION_DAYS", 90, minimum=1)
 JOBS_LOAD_EXAMPLES = env_bool("JOBS_LOAD_EXAMPLES", False)
