@@ -57,7 +57,8 @@ class Flusher:
         self._thread = threading.Thread(target=self._loop, name="jobwarden-runlog", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 20.0) -> None:
+        # covers the writer's own last drain (up to 10 s), then this one's
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
