@@ -58,7 +58,11 @@ def get_redis() -> Any:
 KEY = "jobwarden:runlog"
 LOCK_KEY = "jobwarden:runlog:lock"
 DEAD_KEY = "jobwarden:runlog:dead"  # events the database refused, kept for a person
-_LOCK_TTL_MS = 60_000
+# A flusher renews its lock with every batch; one that died (a killed writer)
+# holds up the others no longer than this. Expiry mid-batch is safe: a batch
+# applied twice changes nothing, and only the flusher whose batch is still
+# at the head trims it.
+_LOCK_TTL_MS = 10_000
 _BATCH = 500
 
 RUN_FIELDS = [f.attname for f in JobRun._meta.concrete_fields]
@@ -276,7 +280,10 @@ end
 local want = tonumber(ARGV[3])
 if want > 0 then
   local batch = redis.call('lrange', KEYS[1], 0, want - 1)
-  if #batch > 0 then return batch end
+  if #batch > 0 then
+    if redis.call('get', KEYS[2]) == ARGV[4] then redis.call('pexpire', KEYS[2], ARGV[5]) end
+    return batch
+  end
 end
 -- done, or the list shrank under us (another flusher after our lock
 -- expired): either way the lock is released, never left to its TTL
@@ -366,7 +373,9 @@ def flush(*, wait: bool = True, timeout: float = 30.0) -> int:
             total += len(raw)
             left -= len(raw)
             want = max(min(left, _BATCH), 0)
-            raw = _script(_NEXT)(keys=[KEY, LOCK_KEY], args=[raw[0], len(raw), want, token])
+            raw = _script(_NEXT)(
+                keys=[KEY, LOCK_KEY], args=[raw[0], len(raw), want, token, _LOCK_TTL_MS]
+            )
     except BaseException:
         _script(_RELEASE)(keys=[LOCK_KEY], args=[token])
         raise

@@ -393,11 +393,24 @@ def test_a_flush_whose_journal_shrank_under_it_releases_its_lock():
     redis.set(runlog.LOCK_KEY, "mine", px=60_000)
 
     batch = runlog._script(runlog._NEXT)(
-        keys=[runlog.KEY, runlog.LOCK_KEY], args=["gone", 1, 100, "mine"]
+        keys=[runlog.KEY, runlog.LOCK_KEY], args=["gone", 1, 100, "mine", 10_000]
     )
 
     assert batch == [] and not redis.exists(runlog.LOCK_KEY)
     runlog.append(runlog.encode("q", "x", {}))
     assert runlog._script(runlog._NEXT)(
-        keys=[runlog.KEY, runlog.LOCK_KEY], args=["gone", 1, 100, "other"]
+        keys=[runlog.KEY, runlog.LOCK_KEY], args=["gone", 1, 100, "other", 10_000]
     ) == [runlog.encode("q", "x", {}).encode()]
+
+
+def test_a_flusher_renews_its_lock_with_each_batch():
+    redis = get_redis()
+    redis.set(runlog.LOCK_KEY, "mine", px=1_000)
+    runlog.append(runlog.encode("q", "a", {}), runlog.encode("q", "b", {}))
+
+    batch = runlog._script(runlog._NEXT)(
+        keys=[runlog.KEY, runlog.LOCK_KEY], args=["a-not-head", 1, 1, "mine", 60_000]
+    )
+
+    assert len(batch) == 1 and redis.pttl(runlog.LOCK_KEY) > 30_000
+    redis.delete(runlog.LOCK_KEY)
