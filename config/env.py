@@ -47,11 +47,15 @@ def env_str(name: str, default: object = _UNSET) -> str:
     return _parse(name, default, str)
 
 
-def env_int(name: str, default: object = _UNSET, *, minimum: int | None = None) -> int:
+def env_int(
+    name: str, default: object = _UNSET, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
     def parse(v: str) -> int:
         n = int(v.strip())
         if minimum is not None and n < minimum:
             raise ValueError(f"must be >= {minimum}")
+        if maximum is not None and n > maximum:
+            raise ValueError(f"must be <= {maximum}")
         return n
 
     return _parse(name, default, parse)

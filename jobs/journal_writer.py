@@ -170,6 +170,11 @@ def main(argv: list[str]) -> int:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
     django.setup()
+    from django.conf import settings
+
+    # Lower priority: the writer's work fits in the gaps the runs leave;
+    # measured on 2 busy cores, it raised tracked throughput by about 8%.
+    os.nice(settings.JOBS_RUNLOG_WRITER_NICE)
     parent = int(argv[0]) if argv else os.getppid()
     stopping = threading.Event()
 

@@ -49,6 +49,14 @@ def test_minimum_is_enforced(monkeypatch):
         env_int("X_INT", minimum=1)
 
 
+def test_maximum_is_enforced(monkeypatch):
+    monkeypatch.setenv("X_INT", "20")
+    with pytest.raises(ImproperlyConfiguredEnv, match="X_INT='20' is invalid: must be <= 19"):
+        env_int("X_INT", minimum=0, maximum=19)
+    monkeypatch.setenv("X_INT", "19")
+    assert env_int("X_INT", minimum=0, maximum=19) == 19
+
+
 def test_required_variable_missing_is_named(monkeypatch):
     monkeypatch.delenv("X_REQUIRED", raising=False)
     with pytest.raises(ImproperlyConfiguredEnv, match="X_REQUIRED is required"):

@@ -183,8 +183,11 @@ JOBS_DEFINITION_CACHE_SECONDS = env_float("JOBS_DEFINITION_CACHE_SECONDS", 2.0, 
 # for the database; longer batches cost less per run).
 JOBS_CLAIM_MEMORY = env_duration("JOBS_CLAIM_MEMORY", "10m")
 JOBS_RUNLOG_FLUSH_INTERVAL = env_float("JOBS_RUNLOG_FLUSH_INTERVAL", 0.1, minimum=0.001)
-# Each worker starts a journal writer process (jobs.journal_writer).
+# Each worker starts a journal writer process (jobs.journal_writer), at this
+# much lower CPU priority than the worker (nice): it is on no run's path, and
+# the events it has not written yet wait safely in Redis.
 JOBS_RUNLOG_WRITER = env_bool("JOBS_RUNLOG_WRITER", True)
+JOBS_RUNLOG_WRITER_NICE = env_int("JOBS_RUNLOG_WRITER_NICE", 10, minimum=0, maximum=19)
 # A worker that ends a run and finds this many events waiting writes them
 # itself (the writer has fallen behind, or is off).
 JOBS_RUNLOG_BATCH_MIN = env_int("JOBS_RUNLOG_BATCH_MIN", 2000, minimum=1)

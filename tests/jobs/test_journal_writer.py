@@ -8,6 +8,7 @@ import signal
 
 import psutil
 import pytest
+from django.conf import settings
 
 from jobs import runlog
 from jobs.actors import Actor
@@ -48,6 +49,10 @@ def test_a_worker_runs_one_writer_that_records_runs_and_is_restarted_when_killed
     worker = start_worker(env=NO_CHILD_DRAIN)
     first = wait_until(lambda: writers_of(worker), timeout=10, message="writer started")
     assert len(first) == 1
+    # at a lower CPU priority than the worker (JOBS_RUNLOG_WRITER_NICE)
+    worker_nice = psutil.Process(worker.pid).nice()
+    expected = min(worker_nice + settings.JOBS_RUNLOG_WRITER_NICE, 19)
+    wait_until(lambda: psutil.Process(first[0]).nice() == expected, timeout=10, message="nice")
     job = JobFactory(overlap="allow")
 
     ids = code_runs(job, 20)
