@@ -61,4 +61,7 @@ def test_jobs_keep_running_through_a_database_outage_and_are_all_recorded(start_
     )
     job.refresh_from_db()
     assert (job.execution_count, job.success_count) == (13, 13)
-    assert runlog.pending() == 0 and not get_redis().llen(runlog.DEAD_KEY)
+    # A flusher trims a batch just after committing it (a moment later for
+    # the low-priority writer on a busy machine).
+    wait_until(lambda: runlog.pending() == 0, timeout=15, message="applied events trimmed")
+    assert not get_redis().llen(runlog.DEAD_KEY)
