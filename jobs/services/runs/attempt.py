@@ -69,7 +69,7 @@ def run_start(
             why = f"job is already running (run {current})"
             if job.overlap == "queue":
                 why += " and another run is already waiting"
-            run_end_unstarted(run, RunStatus.SKIPPED, status=RunStatus.SKIPPED, error=why)
+            run_end_unstarted(run, RunStatus.SKIPPED, error=why)
             return Claim(run=None)
         if job.overlap == "queue":
             lease.release(lease.waiter_key(job.pk), token)
@@ -108,9 +108,7 @@ def run_start(
         if key:
             lease.release(key, str(run_id))
         if taken == "disabled":
-            run_end_unstarted(
-                run, RunStatus.SKIPPED, status=RunStatus.SKIPPED, error="job is disabled"
-            )
+            run_end_unstarted(run, RunStatus.SKIPPED, error="job is disabled")
         return Claim(run=None)
     run.job = job
     for name, value in started.items():

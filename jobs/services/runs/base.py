@@ -112,17 +112,17 @@ def run_requeue(run: JobRun, countdown: float) -> None:
     enqueue(run, run.job, countdown=countdown)
 
 
-def run_end_unstarted(run: JobRun, token: str, *, live: bool = True, **fields: Any) -> str:
-    """End a run that never started (skipped, or cancelled while queued):
-    its final row goes to the journal and its claim is taken as `token` in
-    one step, so its message is discarded when it arrives. `live=False`
-    keeps it out of the job's live state. Returns the claim's answer ('ok',
-    or 'taken' if a worker got there first)."""
+def run_end_unstarted(run: JobRun, status: str, *, live: bool = True, **fields: Any) -> str:
+    """End a run that never started (skipped, or cancelled while queued)
+    with `status`: its final row goes to the journal and its claim is taken
+    (holding the status) in one step, so its message is discarded when it
+    arrives. `live=False` keeps it out of the job's live state. Returns the
+    claim's answer ('ok', or 'taken' if a worker got there first)."""
     row = runlog.row_values(run)
-    row.update({"finished_at": timezone.now(), **fields})
+    row.update({"finished_at": timezone.now(), **fields, "status": status})
     extra = {} if live else {"live": False}
     event = runlog.encode("e", run.pk, row, x=[RunStatus.QUEUED], **extra)
-    return runlog.claim(run.pk, token, event, ttl=claim_ttl(run.job))
+    return runlog.claim(run.pk, status, event, ttl=claim_ttl(run.job))
 
 
 def claim_ttl(job: Job) -> float:

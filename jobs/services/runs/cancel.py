@@ -33,9 +33,8 @@ def run_cancel(run_id: str, *, actor: Actor, reason: str = "") -> JobRun:
     if run.status == RunStatus.QUEUED:
         taken = run_end_unstarted(
             run,
-            "cancelled",
+            RunStatus.CANCELLED,
             live=False,
-            status=RunStatus.CANCELLED,
             finished_at=now,
             cancel_requested_at=now,
             error=note,
