@@ -19,8 +19,9 @@ checked against the row's current status under a row lock.
 
 Who flushes: each worker's journal writer process, with backstops (see
 jobs.journal_writer), and any code that needs to read or change runs it may
-not see yet calls flush(), which drains the journal itself (read-your-writes). One flusher at a time holds a
-Redis lock; a flusher that dies loses nothing, the lock expires.
+not see yet calls flush(), which drains the journal itself (read-your-writes).
+One flusher at a time holds a Redis lock; a flusher that dies loses nothing,
+the lock expires.
 
 Claims: at most one execution per run. The claim key of a run is set once
 (by the worker that starts it, or by whoever ends it unstarted: skipped,

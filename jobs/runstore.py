@@ -5,8 +5,8 @@ These bypass the ORM's per-query overhead (which alone cost more than Celery
 itself per no-op run) but keep its semantics: columns come from the model's
 fields, so a field added to JobRun is written here too. On PostgreSQL a batch
 is one statement over a JSON array of rows (jsonb_to_recordset), a fixed text
-prepared once per connection; elsewhere one statement executed many times. Everything else
-about runs uses the ORM.
+prepared once per connection; elsewhere one statement executed many times.
+Everything else about runs uses the ORM.
 """
 
 from __future__ import annotations
