@@ -45,7 +45,7 @@ from django.conf import settings
 from django.db.models.base import ModelState
 
 from jobs.models import JobRun
-from jobs.redis import get_held_redis
+from jobs.redis import get_held_redis, held_script_call
 from jobs.redis import get_redis as _get_redis
 
 logger = logging.getLogger(__name__)
@@ -204,17 +204,18 @@ def append(*events: str) -> None:
         get_redis().rpush(KEY, *events)
 
 
+# Status replies: the answer is one short line to read.
 _CLAIM = """
 if ARGV[4] ~= '' then
   local v = redis.call('get', KEYS[3])
-  if v ~= ARGV[4] then return {'stale', v or ''} end
-  if ARGV[5] == '1' and string.sub(v, 1, 1) == '0' then return {'disabled', v} end
+  if v ~= ARGV[4] then return redis.status_reply('stale') end
+  if ARGV[5] == '1' and string.sub(v, 1, 1) == '0' then return redis.status_reply('disabled') end
 end
 if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('rpush', KEYS[2], ARGV[3])
-  return {'ok', ''}
+  return redis.status_reply('ok')
 end
-return {'taken', redis.call('get', KEYS[1]) or ''}
+return redis.status_reply('taken')
 """
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -232,10 +233,10 @@ def _script(source: str) -> Any:
     return _cached_script(get_redis(), source)
 
 
-def _held_script(source: str) -> Any:
+def _held_call(source: str, keys: list[str], args: list[Any]) -> Any:
     # The same, on this process's held connection (jobs.redis): for the two
     # calls every run makes, its claim and its end.
-    return _cached_script(get_held_redis(), source)
+    return held_script_call(_cached_script(get_held_redis(), source), keys, args)
 
 
 def claim(
@@ -257,8 +258,8 @@ def claim(
     claimed (by a worker, or ended unstarted: cancelled, skipped)."""
     keys = [claim_key(run_id), KEY, job_version_key(job_id or 0)]
     args = [token, int(ttl * 1000), event, expected_version, "1" if require_enabled else "0"]
-    status, _ = _held_script(_CLAIM)(keys=keys, args=args)
-    return status.decode()
+    status = _held_call(_CLAIM, keys, args)
+    return status.decode() if isinstance(status, bytes) else str(status)
 
 
 # A flush takes the lock and reads its first batch in one call, then trims
@@ -302,9 +303,7 @@ def finish(run_id: Any, event: str) -> int:
     """Append a claimed run's end; its claim key is remembered a while
     longer. Returns how many events the journal holds now."""
     keys = [KEY, claim_key(run_id)]
-    return int(
-        _held_script(_FINISH)(keys=keys, args=[event, int(settings.JOBS_CLAIM_MEMORY * 1000)])
-    )
+    return int(_held_call(_FINISH, keys, [event, int(settings.JOBS_CLAIM_MEMORY * 1000)]))
 
 
 def flush_if_due(length: int) -> None:

@@ -1,0 +1,46 @@
+"""jobs.redis: the held connection and its hand-packed script calls, against
+real Redis (a script the server forgot, a connection it dropped)."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs.redis import _pack, get_held_redis, get_redis, held_script_call
+
+KEY = "jobwarden:test:held"
+SOURCE = "return {redis.call('incrby', KEYS[1], ARGV[1]), ARGV[2]}"
+
+
+@pytest.fixture
+def script():
+    get_redis().delete(KEY)
+    yield get_held_redis().register_script(SOURCE)
+    get_redis().delete(KEY)
+
+
+def test_a_script_call_returns_what_redis_py_would(script):
+    assert held_script_call(script, [KEY], [5, "é"]) == [5, "é".encode()]
+    assert script(keys=[KEY], args=[5, "é"]) == [10, "é".encode()]
+
+
+def test_a_script_the_server_does_not_know_is_loaded_and_run(script):
+    get_redis().script_flush()
+    assert held_script_call(script, [KEY], [1, b"x"]) == [1, b"x"]
+    assert held_script_call(script, [KEY], [1, b"x"]) == [2, b"x"]
+
+
+def test_a_dropped_connection_is_reconnected_and_the_call_made(script):
+    held = get_held_redis()
+    held_script_call(script, [KEY], [1, ""])
+    before = held.client_id()
+    get_redis().client_kill_filter(_id=before)
+    assert held_script_call(script, [KEY], [1, ""]) == [2, b""]
+    assert int(get_redis().get(KEY)) == 2  # once, not retried twice
+    assert held.client_id() != before  # on a new connection
+
+
+def test_arguments_are_packed_as_redis_expects_them():
+    packed = _pack((b"EVALSHA", "ab", 0, "é"))
+    assert packed == b"*4\r\n$7\r\nEVALSHA\r\n$2\r\nab\r\n$1\r\n0\r\n$2\r\n\xc3\xa9\r\n"
+    with pytest.raises(TypeError, match="not float"):
+        _pack(("x", 1.5))
