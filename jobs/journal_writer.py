@@ -10,8 +10,8 @@ batches are larger, so each run costs less to write.
 
 The main process keeps a thread (Flusher) as the backstop: it restarts a
 writer that died, and flushes a journal that nobody drained for a poll
-interval with nothing added (idle) or for a second (the writer is down or
-disabled). A worker child still drains the journal itself once
+(a quarter second, or the flush interval if longer) with nothing added
+(idle) or for a second (the writer is down or disabled). A worker child still drains the journal itself once
 JOBS_RUNLOG_BATCH_MIN events wait (the writer has fallen behind). Every
 flusher takes the journal's lock, so they never apply a batch twice, and
 one that dies loses nothing.
@@ -36,6 +36,7 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 _RESTART_AFTER = 5.0  # seconds between restarts of a writer that keeps dying
+_BACKSTOP_POLL = 0.25  # seconds between the main process's looks at the journal
 
 
 class Flusher:
@@ -94,7 +95,9 @@ class Flusher:
 
         from jobs import runlog
 
-        interval = settings.JOBS_RUNLOG_FLUSH_INTERVAL
+        # A backstop need not look as often as the writer drains: every
+        # wakeup of this thread takes the lock of the loop dispatching runs.
+        interval = max(settings.JOBS_RUNLOG_FLUSH_INTERVAL, _BACKSTOP_POLL)
         seen: tuple[bytes | None, int] = (None, 0)
         stuck = 0.0
         while not self._stop.wait(interval):

@@ -108,11 +108,13 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_to_json = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
 def encode(kind: str, run_id: Any, values: dict[str, Any], **extra: Any) -> str:
     # "<kind>|<run id>|<json>": a flusher groups a batch by run, and skips
     # the events a run's later end supersedes, without parsing them.
-    body = json.dumps({"v": _plain(values), **extra}, separators=(",", ":"), default=str)
-    return f"{kind}|{run_id}|{body}"
+    return f"{kind}|{run_id}|{_to_json({'v': _plain(values), **extra})}"
 
 
 def split(raw: bytes | str) -> tuple[str, str, str]:
@@ -157,7 +159,21 @@ def is_whole_row(values: dict[str, Any]) -> bool:
     return len(values) >= len(RUN_FIELDS)
 
 
-_NAMED_FIELDS = [(f.attname, f) for f in JobRun._meta.concrete_fields]
+# Column defaults: constants once, callables (dict, uuid4, now) per run
+# and only for the columns a run is missing.
+_FIXED_DEFAULTS = {
+    f.attname: f.get_default() for f in JobRun._meta.concrete_fields if not f.has_default()
+} | {
+    f.attname: f.default
+    for f in JobRun._meta.concrete_fields
+    if f.has_default() and not callable(f.default)
+}
+_MADE_DEFAULTS = [
+    (f.attname, f.default)
+    for f in JobRun._meta.concrete_fields
+    if f.has_default() and callable(f.default)
+]
+_COLUMNS = frozenset(RUN_FIELDS)
 
 
 def make_run(values: dict[str, Any]) -> JobRun:
@@ -166,9 +182,15 @@ def make_run(values: dict[str, Any]) -> JobRun:
     Model.__init__, whose per-field descriptors and init signals cost more
     than the rest of a claim; JobRun has no init signal receivers)."""
     run: JobRun = JobRun.__new__(JobRun)
-    run.__dict__.update(
-        [(name, values[name] if name in values else f.get_default()) for name, f in _NAMED_FIELDS]
-    )
+    fields = run.__dict__
+    fields.update(_FIXED_DEFAULTS)
+    for name, default in _MADE_DEFAULTS:
+        if name not in values:
+            fields[name] = default()
+    if _COLUMNS.issuperset(values):
+        fields.update(values)
+    else:
+        fields.update((k, v) for k, v in values.items() if k in _COLUMNS)
     state = run._state = ModelState()
     state.adding, state.db = False, "default"
     return run

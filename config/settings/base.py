@@ -182,7 +182,7 @@ JOBS_DEFINITION_CACHE_SECONDS = env_float("JOBS_DEFINITION_CACHE_SECONDS", 2.0, 
 # often a worker's journal writer drains it (the longest a run's state waits
 # for the database; longer batches cost less per run).
 JOBS_CLAIM_MEMORY = env_duration("JOBS_CLAIM_MEMORY", "10m")
-JOBS_RUNLOG_FLUSH_INTERVAL = env_float("JOBS_RUNLOG_FLUSH_INTERVAL", 0.1, minimum=0.001)
+JOBS_RUNLOG_FLUSH_INTERVAL = env_float("JOBS_RUNLOG_FLUSH_INTERVAL", 0.05, minimum=0.001)
 # Each worker starts a journal writer process (jobs.journal_writer), at this
 # much lower CPU priority than the worker (nice): it is on no run's path, and
 # the events it has not written yet wait safely in Redis.

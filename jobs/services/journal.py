@@ -9,11 +9,11 @@ the events in journal order exactly as if they were applied one by one.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models.base import ModelState
 
 from jobs import runlog, runstore
 from jobs.models import Job, JobRun, RunStatus
@@ -173,8 +173,9 @@ def _snapshot(job: Job) -> Job:
     """A detached copy of a job row's values (cheaper than copy.copy)."""
     clone = Job.__new__(Job)
     clone.__dict__.update(job.__dict__)
-    clone._state = copy.copy(job._state)
-    clone._state.fields_cache = dict(job._state.fields_cache)  # as Model.__getstate__
+    state = clone._state = ModelState()
+    state.adding, state.db = job._state.adding, job._state.db
+    state.fields_cache = dict(job._state.fields_cache)  # as Model.__getstate__
     return clone
 
 

@@ -104,13 +104,14 @@ def run_start(
             break
         job = fresh
         runlog.job_version_publish(job.pk, job.enabled, job.updated_at)
+    if job is not run.job:  # re-read above
+        run.job = job
     if taken != "ok":
         if key:
             lease.release(key, str(run_id))
         if taken == "disabled":
             run_end_unstarted(run, RunStatus.SKIPPED, error="job is disabled")
         return Claim(run=None)
-    run.job = job
     for name, value in started.items():
         setattr(run, name, value)
     run.status = RunStatus.RUNNING
