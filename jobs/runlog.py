@@ -201,21 +201,35 @@ def row_values(run: JobRun) -> dict[str, Any]:
     return {name: getattr(run, name) for name in RUN_FIELDS}
 
 
+_MESSAGE_FIELDS = (
+    "attempt",
+    "first_attempt_id",
+    "trigger",
+    "triggered_by",
+    "reason",
+    "parameters",
+    "metadata",
+    "queued_at",
+    "scheduled_for",
+)
+# A value equal to its column's default is left out (make_run restores it):
+# every byte of a message is copied, encoded and decoded several times.
+# (Not a default that differs per call, as queued_at's time.)
+_MESSAGE_DEFAULTS = {n: _FIXED_DEFAULTS[n] for n in _MESSAGE_FIELDS if n in _FIXED_DEFAULTS} | {
+    n: default()
+    for n, default in _MADE_DEFAULTS
+    if n in _MESSAGE_FIELDS and default in (dict, list)
+}
+
+
 def message_values(run: JobRun) -> dict[str, Any]:
     """What a worker needs of a run to execute it, as JSON for its message."""
-    return _plain(
-        {
-            "attempt": run.attempt,
-            "first_attempt_id": run.first_attempt_id,
-            "trigger": run.trigger,
-            "triggered_by": run.triggered_by,
-            "reason": run.reason,
-            "parameters": run.parameters,
-            "metadata": run.metadata,
-            "queued_at": run.queued_at,
-            "scheduled_for": run.scheduled_for,
-        }
-    )
+    values = {}
+    for name in _MESSAGE_FIELDS:
+        value = getattr(run, name)
+        if name not in _MESSAGE_DEFAULTS or value != _MESSAGE_DEFAULTS[name]:
+            values[name] = value
+    return _plain(values)
 
 
 # --- writing ----------------------------------------------------------------

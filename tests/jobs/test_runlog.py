@@ -260,6 +260,28 @@ def test_a_code_trigger_sends_its_queued_event_with_its_message(
         redis.delete("fold-test")
 
 
+def test_a_message_leaves_out_default_values_and_the_worker_restores_them():
+    job = JobFactory()
+    plain = runlog.make_run({"job_id": job.pk, "trigger": "code", "triggered_by": "t"})
+    assert set(runlog.message_values(plain)) == {"trigger", "triggered_by", "queued_at"}
+    retry = runlog.make_run(
+        {
+            "job_id": job.pk,
+            "trigger": "retry",
+            "attempt": 2,
+            "first_attempt_id": plain.pk,
+            "reason": "backoff",
+            "parameters": {"day": "2026-11-30"},
+            "scheduled_for": plain.queued_at,
+        }
+    )
+    for run in (plain, retry):
+        sent = runlog.make_run(runlog.decode_values(dict(runlog.message_values(run))))
+        sent.id, sent.job_id = run.id, run.job_id
+        # as the journal carries them (ids as text)
+        assert runlog._plain(runlog.row_values(sent)) == runlog._plain(runlog.row_values(run))
+
+
 def test_without_the_fold_the_queued_event_still_goes_first(
     django_capture_on_commit_callbacks, settings
 ):
