@@ -282,6 +282,21 @@ def test_a_message_leaves_out_default_values_and_the_worker_restores_them():
         assert runlog._plain(runlog.row_values(sent)) == runlog._plain(runlog.row_values(run))
 
 
+def test_a_run_message_declares_its_queue_only_where_routing_needs_it():
+    from kombu import Exchange, Queue
+
+    from config.celery import app
+    from jobs import broker
+
+    assert broker.declare_for("jobs") == []  # Redis, direct: straight onto the list
+    app.amqp.queues.add(Queue("topical", Exchange("topical-x", type="topic"), "runs.#"))
+    try:
+        assert broker.declare_for("topical") is None  # Celery declares the binding
+    finally:
+        app.amqp.queues.pop("topical")
+        broker.declare_for.cache_clear()
+
+
 def test_without_the_fold_the_queued_event_still_goes_first(
     django_capture_on_commit_callbacks, settings
 ):

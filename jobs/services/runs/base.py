@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from jobs import runlog
+from jobs import broker, runlog
 from jobs.errors import ValidationError
 from jobs.models import Job, JobRun, RunStatus
 
@@ -99,6 +99,7 @@ def enqueue(run: JobRun, job: Job, countdown: float | None = None) -> None:
         argsrepr=f"('{run.pk}',)",
         kwargsrepr=f"{{'job': {job.name!r}, 'attempt': {run.attempt}}}",
         queue=job.queue_name,
+        declare=broker.declare_for(job.queue_name),
         priority=job.priority if job.priority != DEFAULT_PRIORITY else None,
         countdown=countdown,
         # Soft limit lets the job clean up; the hard kill follows after the grace.
