@@ -4,8 +4,9 @@ batched writes (jobs.services.journal).
 These bypass the ORM's per-query overhead (which alone cost more than Celery
 itself per no-op run) but keep its semantics: columns come from the model's
 fields, so a field added to JobRun is written here too. On PostgreSQL a batch
-is one statement over a JSON array of rows (jsonb_to_recordset), a fixed text
-prepared once per connection; elsewhere one statement executed many times.
+of new rows is one COPY, and a batch of updates one statement over a JSON
+array of rows (jsonb_to_recordset), a fixed text prepared once per
+connection; elsewhere one statement executed many times.
 Everything else about runs uses the ORM.
 """
 
@@ -117,16 +118,27 @@ def runs_lock_status(run_ids: list[str]) -> dict[str, str]:
 
 def runs_insert(rows: list[dict[str, Any]]) -> None:
     """INSERT whole run rows (by attname; missing columns take defaults).
-    On PostgreSQL one statement over a JSON array of the rows (a fixed text,
-    prepared once); elsewhere one statement executed many times."""
+    On PostgreSQL a COPY (measured: a third less server CPU per row than an
+    INSERT over a JSON array, which the server parses whole); elsewhere one
+    statement executed many times."""
     if not rows:
         return
     defaults = _defaults(JobRun)
-    sql = _insert_runs_sql(connection.vendor)
     if connection.vendor == "postgresql":
-        with _cursor() as cursor:
-            cursor.execute(sql, [_json([{**defaults, **row} for row in rows])])
+        from psycopg.types.json import Jsonb
+
+        columns = _copy_columns()
+        with _cursor() as cursor, cursor.copy(_copy_runs_sql()) as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        Jsonb(value) if is_json and (value is not None or not nullable) else value
+                        for name, is_json, nullable in columns
+                        for value in (row[name] if name in row else defaults[name],)
+                    ]
+                )
         return
+    sql = _insert_runs_sql(connection.vendor)
     with connection.cursor() as cursor:
         cursor.executemany(
             sql,
@@ -137,15 +149,23 @@ def runs_insert(rows: list[dict[str, Any]]) -> None:
         )
 
 
+@lru_cache(maxsize=1)
+def _copy_runs_sql() -> str:
+    columns = ", ".join(_q(str(f.column)) for f in _RUN_FIELDS)
+    return f"COPY {_q(_RUN_TABLE)} ({columns}) FROM STDIN"
+
+
+@lru_cache(maxsize=1)
+def _copy_columns() -> list[tuple[str, bool, bool]]:
+    # (attname, is JSON, nullable): a None goes in as SQL NULL where the
+    # column allows it, else as JSON null, as the ORM stores it.
+    return [(f.attname, f.get_internal_type() == "JSONField", f.null) for f in _RUN_FIELDS]
+
+
 @lru_cache(maxsize=4)
 def _insert_runs_sql(vendor: str) -> str:
     table = _q(_RUN_TABLE)
     columns = ", ".join(_q(str(f.column)) for f in _RUN_FIELDS)
-    if vendor == "postgresql":
-        return (
-            f"INSERT INTO {table} ({columns}) SELECT {_recordset_values(_RUN_FIELDS)} "
-            f"FROM {_recordset(JobRun, _RUN_FIELDS)}"
-        )
     marks = ", ".join(["%s"] * len(_RUN_FIELDS))
     return f"INSERT INTO {table} ({columns}) VALUES ({marks})"
 
@@ -276,10 +296,6 @@ def _recordset_value(field: Any) -> str:
         # JSON null arrives as SQL NULL; a NOT NULL JSON column stores it as 'null'
         return f"COALESCE({col}, 'null'::jsonb)"
     return col
-
-
-def _recordset_values(fields: list[Any]) -> str:
-    return ", ".join(_recordset_value(f) for f in fields)
 
 
 def _json_default(value: Any) -> Any:
