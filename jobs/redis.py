@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
+from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
 
 
 @lru_cache(maxsize=4)
@@ -56,22 +56,55 @@ def held_script_call(script: Any, keys: Sequence[str], args: Sequence[str | int 
     """Run a registered Lua script (redis-py's Script, for its SHA and text)
     on this process's held connection, its EVALSHA packed here.
 
-    For the two calls every run makes (claim, end). redis-py's general path
+    For the calls every run makes (its claim). redis-py's general path
     (Script.__call__, the per-argument encoder, the retry wrapper) cost as
     much CPU as the call itself; this one sends the same bytes. A script the
     server does not know yet, or a connection that failed, goes through
     redis-py's own path, which loads the script, reconnects and retries."""
+    try:
+        return _held_send([(b"EVALSHA", script.sha, len(keys), *keys, *args)])[0]
+    except (NoScriptError, ConnectionError, TimeoutError, _NotHeld):
+        return script(keys=list(keys), args=list(args), client=get_held_redis())
+
+
+def held_commands(*commands: Sequence[str | int | bytes]) -> list[Any]:
+    """Send `commands` in one write on the held connection and return their
+    replies: a pipeline without MULTI (each command still runs whole, in
+    order). A connection that failed goes through redis-py's pipeline, which
+    reconnects and retries: a command may then run twice, so only commands
+    that may (an append the journal applies once, an expiry) are sent so."""
+    try:
+        return _held_send(commands)
+    except (ConnectionError, TimeoutError, _NotHeld):
+        pipe = get_held_redis().pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return pipe.execute()
+
+
+class _NotHeld(Exception):
+    pass
+
+
+def _held_send(commands: Sequence[Sequence[str | int | bytes]]) -> list[Any]:
     client = get_held_redis()
     conn = client.connection
-    if conn is not None:
-        packed = _pack((b"EVALSHA", script.sha, len(keys), *keys, *args))
-        with client.single_connection_lock:
+    if conn is None:
+        raise _NotHeld
+    packed = b"".join(_pack(command) for command in commands)
+    replies: list[Any] = []
+    error: ResponseError | None = None
+    with client.single_connection_lock:
+        conn.send_packed_command([packed])
+        for _ in commands:
             try:
-                conn.send_packed_command([packed])
-                return conn.read_response()
-            except (NoScriptError, ConnectionError, TimeoutError):
-                pass  # below, without the lock: redis-py's path takes it
-    return script(keys=list(keys), args=list(args), client=client)
+                replies.append(conn.read_response())
+            except ResponseError as exc:  # read every reply: the connection stays in step
+                error = error or exc
+                replies.append(exc)
+    if error is not None:
+        raise error
+    return replies
 
 
 def _pack(args: Sequence[str | int | bytes]) -> bytes:
@@ -86,7 +119,7 @@ def _pack(args: Sequence[str | int | bytes]) -> bytes:
             data = b"%d" % arg
         else:
             raise TypeError(
-                f"a script argument must be str, bytes or int, not {type(arg).__name__}"
+                f"a command argument must be str, bytes or int, not {type(arg).__name__}"
             )
         out.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(out)

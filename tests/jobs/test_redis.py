@@ -44,3 +44,27 @@ def test_arguments_are_packed_as_redis_expects_them():
     assert packed == b"*4\r\n$7\r\nEVALSHA\r\n$2\r\nab\r\n$1\r\n0\r\n$2\r\n\xc3\xa9\r\n"
     with pytest.raises(TypeError, match="not float"):
         _pack(("x", 1.5))
+
+
+def test_commands_sent_together_answer_in_order_and_an_error_keeps_the_connection_in_step():
+    from redis.exceptions import ResponseError
+
+    from jobs.redis import held_commands
+
+    get_redis().delete(KEY)
+    assert held_commands((b"RPUSH", KEY, "a"), (b"RPUSH", KEY, "b"), (b"LLEN", KEY)) == [1, 2, 2]
+    with pytest.raises(ResponseError):
+        held_commands((b"INCR", KEY), (b"LLEN", KEY))  # a list is not a counter
+    assert held_commands((b"LRANGE", KEY, 0, -1)) == [[b"a", b"b"]]
+    get_redis().delete(KEY)
+
+
+def test_commands_on_a_dropped_connection_are_sent_again_on_a_new_one():
+    from jobs.redis import held_commands
+
+    held = get_held_redis()
+    get_redis().delete(KEY)
+    held_commands((b"PING",))
+    get_redis().client_kill_filter(_id=held.client_id())
+    assert held_commands((b"RPUSH", KEY, "x"), (b"LLEN", KEY)) == [1, 1]
+    get_redis().delete(KEY)
