@@ -82,6 +82,27 @@ def held_commands(*commands: Sequence[str | int | bytes]) -> list[Any]:
         return pipe.execute()
 
 
+def held_transaction(*commands: Sequence[str | int | bytes]) -> list[Any]:
+    """Run `commands` in one MULTI/EXEC on the held connection (all of them,
+    in order, or none) and return their results. A connection that failed
+    goes through redis-py's transaction pipeline, which reconnects and
+    retries: the commands may then run twice, so they must allow it."""
+    try:
+        replies = _held_send([(b"MULTI",), *commands, (b"EXEC",)])
+    except (ConnectionError, TimeoutError, _NotHeld):
+        pipe = get_held_redis().pipeline(transaction=True)
+        for command in commands:
+            pipe.execute_command(*command)
+        return pipe.execute()
+    results = replies[-1]
+    if results is None:
+        raise ResponseError("transaction aborted")
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
+
+
 class _NotHeld(Exception):
     pass
 

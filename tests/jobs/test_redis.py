@@ -68,3 +68,20 @@ def test_commands_on_a_dropped_connection_are_sent_again_on_a_new_one():
     get_redis().client_kill_filter(_id=held.client_id())
     assert held_commands((b"RPUSH", KEY, "x"), (b"LLEN", KEY)) == [1, 1]
     get_redis().delete(KEY)
+
+
+def test_a_transaction_runs_whole_and_a_failed_command_in_it_raises():
+    from redis.exceptions import ResponseError
+
+    from jobs.redis import held_transaction
+
+    other = KEY + ":other"
+    get_redis().delete(KEY, other)
+    assert held_transaction((b"RPUSH", KEY, "a", "b"), (b"LPUSH", other, "m")) == [2, 1]
+    with pytest.raises(ResponseError):
+        held_transaction((b"INCR", KEY), (b"LPUSH", other, "n"))  # the list is no counter
+    # MULTI/EXEC has no rollback: the rest ran; the connection is in step
+    assert held_transaction((b"LLEN", other)) == [2]
+    get_redis().client_kill_filter(_id=get_held_redis().client_id())
+    assert held_transaction((b"LLEN", KEY), (b"LLEN", other)) == [2, 2]
+    get_redis().delete(KEY, other)
