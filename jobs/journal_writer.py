@@ -77,6 +77,10 @@ class Flusher:
             [sys.executable, "-m", "jobs.journal_writer", str(os.getpid())],
             stdin=subprocess.DEVNULL,
             cwd=str(settings.BASE_DIR),  # where `jobs` and `config` import from
+            # Its own session: a Ctrl-C at the terminal reaches the worker,
+            # which stops the writer itself at shutdown (a writer that got
+            # the Ctrl-C too exited first and was restarted, with a warning).
+            start_new_session=True,
         )
 
     def _stop_writer(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import psutil
 import pytest
@@ -12,7 +13,7 @@ from django.conf import settings
 
 from jobs import runlog
 from jobs.actors import Actor
-from jobs.journal_writer import drain_until_stopped
+from jobs.journal_writer import _RESTART_AFTER, drain_until_stopped
 from jobs.models import JobRun
 from jobs.redis import get_redis
 from jobs.services.runs import run_trigger
@@ -80,6 +81,29 @@ def test_a_writer_whose_worker_died_exits(start_worker):
         timeout=10,
         message="writer exited",
     )
+
+
+def test_a_ctrl_c_stops_the_worker_and_then_its_writer_without_a_restart(start_worker):
+    worker = start_worker(env=NO_CHILD_DRAIN)
+    (writer,) = wait_until(lambda: writers_of(worker), timeout=10, message="writer started")
+    process = psutil.Process(writer)
+    # past the restart back-off: a writer that exits now would be restarted
+    time.sleep(max(0.0, process.create_time() + _RESTART_AFTER + 0.5 - time.time()))
+    job = JobFactory(target="tests.jobs.sample_jobs:sleep", parameters={"seconds": 2})
+    (run_id,) = code_runs(job, 1)
+    wait_until(
+        lambda: JobRun.objects.filter(pk=run_id, status="running").exists(),
+        timeout=15,
+        message="run started",
+    )
+
+    os.killpg(worker.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends
+
+    # a warm shutdown: the run ends, then the writer drains it and exits
+    worker.popen.wait(30)
+    assert not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+    assert JobRun.objects.get(pk=run_id).status == "succeeded"
+    assert "run journal writer exited" not in worker.text()
 
 
 def test_without_the_writer_a_worker_still_records_its_runs(start_worker):
