@@ -238,10 +238,6 @@ def _columns(model: Any, overrides: dict[str, str]) -> tuple[str, str, list[Any]
     return ", ".join(cols), ", ".join(exprs), params
 
 
-if __name__ == "__main__":
-    run()
-
-
 def _checkpoint() -> None:
     """Write the seeding's dirty pages now: left to PostgreSQL's timed
     checkpoint, they were written during the throughput phases that follow
@@ -253,3 +249,7 @@ def _checkpoint() -> None:
             cur.execute("CHECKPOINT")
     except DatabaseError:  # needs superuser or pg_checkpoint: then the bench is noisier
         pass
+
+
+if __name__ == "__main__":
+    run()

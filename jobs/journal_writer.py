@@ -11,8 +11,9 @@ batches are larger, so each run costs less to write.
 The main process keeps a thread (Flusher) as the backstop: it restarts a
 writer that died, and flushes a journal that nobody drained for a poll
 (a quarter second, or the flush interval if longer) with nothing added
-(idle) or for a second (the writer is down or disabled). A worker child still drains the journal itself once
-JOBS_RUNLOG_BATCH_MIN events wait (the writer has fallen behind). Every
+(idle) or for a second (the writer is down or disabled). A worker child
+still drains the journal itself once JOBS_RUNLOG_BATCH_MIN events wait
+(the writer has fallen behind). Every
 flusher takes the journal's lock, so they never apply a batch twice, and
 one that dies loses nothing.
 """

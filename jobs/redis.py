@@ -76,10 +76,7 @@ def held_commands(*commands: Sequence[str | int | bytes]) -> list[Any]:
     try:
         return _held_send(commands)
     except (ConnectionError, TimeoutError, _NotHeld):
-        pipe = get_held_redis().pipeline(transaction=False)
-        for command in commands:
-            pipe.execute_command(*command)
-        return pipe.execute()
+        return _pipeline(commands, transaction=False)
 
 
 def held_transaction(*commands: Sequence[str | int | bytes]) -> list[Any]:
@@ -90,17 +87,20 @@ def held_transaction(*commands: Sequence[str | int | bytes]) -> list[Any]:
     try:
         replies = _held_send([(b"MULTI",), *commands, (b"EXEC",)])
     except (ConnectionError, TimeoutError, _NotHeld):
-        pipe = get_held_redis().pipeline(transaction=True)
-        for command in commands:
-            pipe.execute_command(*command)
-        return pipe.execute()
-    results = replies[-1]
-    if results is None:
-        raise ResponseError("transaction aborted")
+        return _pipeline(commands, transaction=True)
+    results = replies[-1]  # EXEC's: one per command (no WATCH, so never aborted)
     for result in results:
         if isinstance(result, Exception):
             raise result
     return results
+
+
+def _pipeline(commands: Sequence[Sequence[str | int | bytes]], *, transaction: bool) -> list[Any]:
+    # redis-py's own path: it reconnects and retries
+    pipe = get_held_redis().pipeline(transaction=transaction)
+    for command in commands:
+        pipe.execute_command(*command)
+    return pipe.execute()
 
 
 class _NotHeld(Exception):

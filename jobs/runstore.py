@@ -130,13 +130,12 @@ def runs_insert(rows: list[dict[str, Any]]) -> None:
         columns = _copy_columns()
         with _cursor() as cursor, cursor.copy(_copy_runs_sql()) as copy:
             for row in rows:
-                copy.write_row(
-                    [
-                        Jsonb(value) if is_json and (value is not None or not nullable) else value
-                        for name, is_json, nullable in columns
-                        for value in (row[name] if name in row else defaults[name],)
-                    ]
-                )
+                values = []
+                for name, is_json, nullable in columns:
+                    value = row.get(name, defaults[name])
+                    is_sql_null = value is None and nullable
+                    values.append(Jsonb(value) if is_json and not is_sql_null else value)
+                copy.write_row(values)
         return
     sql = _insert_runs_sql(connection.vendor)
     with connection.cursor() as cursor:

@@ -189,9 +189,7 @@ def seal_config(
 def open_config(job: Any) -> dict[str, Any]:
     """The full config with secrets in clear, for execution only: never log,
     store or return it."""
-    if not job.secrets:
-        return copy.deepcopy(job.config) if job.config else {}
-    config = copy.deepcopy(job.config or {})
+    config = copy.deepcopy(job.config) if job.config else {}
     for key, value in decrypt(job.secrets or "", job_name=getattr(job, "name", "")).items():
         _set(config, tuple(json.loads(key)), value)
     return config
