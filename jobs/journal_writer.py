@@ -78,10 +78,14 @@ class Flusher:
             [sys.executable, "-m", "jobs.journal_writer", str(os.getpid())],
             stdin=subprocess.DEVNULL,
             cwd=str(settings.BASE_DIR),  # where `jobs` and `config` import from
-            # Its own session: a Ctrl-C at the terminal reaches the worker,
-            # which stops the writer itself at shutdown (a writer that got
-            # the Ctrl-C too exited first and was restarted, with a warning).
-            start_new_session=True,
+            # Its own process group: a Ctrl-C at the terminal reaches the
+            # worker, which stops the writer itself at shutdown (a writer that
+            # got the Ctrl-C too exited first and was restarted, with a
+            # warning). Not its own session: with the kernel's autogroup
+            # scheduling a session is a CPU group of its own, and the writer
+            # took a fair share against the whole worker, nice or not
+            # (measured: ratio 0.72 -> 0.65).
+            process_group=0,
         )
 
     def _stop_writer(self) -> None:
