@@ -8,8 +8,33 @@ directly to look at what happened."""
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import threading
+from pathlib import Path
+
+
+def _free_port_outside_ephemeral_range() -> int:
+    """A free port the kernel will never hand out for an outgoing connection.
+
+    While the proxy is cut its port is unbound; a port from the ephemeral
+    range could meanwhile become the local end of some client's connection
+    (the worker's own Redis or database sockets), and restore() would then
+    fail with EADDRINUSE."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    candidates = list(range(max(1024, low - 12000), low))
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port below the ephemeral range")
 
 
 class TcpProxy:
@@ -18,10 +43,7 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        self.port = probe.getsockname()[1]
-        probe.close()
+        self.port = _free_port_outside_ephemeral_range()
         self.restore()
 
     def restore(self) -> None:
@@ -38,6 +60,10 @@ class TcpProxy:
             listener, self._listener = self._listener, None
             conns, self._conns = self._conns, []
         if listener is not None:
+            # close() alone leaves the socket listening while the accept
+            # thread is blocked in accept(); shutdown() wakes it first.
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         for conn in conns:
             with contextlib.suppress(OSError):
