@@ -6,7 +6,7 @@ the journal → batched into PostgreSQL with the job's live state), and N bare
 Celery no-op tasks go through the same worker process. Both are timed end to
 end: from the first enqueue to the last one finished, for tracked runs the
 last one finished *in the database*. Bare and tracked alternate for
-BENCH_ROUNDS rounds (7) of BENCH_N each (2,000); the medians are reported.
+BENCH_ROUNDS rounds (9) of BENCH_N each (2,000); the medians are reported.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def run(
             )
 
         warm()
-        rounds = max(1, int(os.environ.get("BENCH_ROUNDS", "7")))
+        rounds = max(1, int(os.environ.get("BENCH_ROUNDS", "9")))
         pairs: list[tuple[float, float, float]] = []
         for _ in range(rounds):
             # Bare and tracked back to back, several times: this machine's

@@ -14,6 +14,8 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from rest_framework import serializers
+from rest_framework.fields import Field, SkipField, is_simple_callable
+from rest_framework.relations import PKOnlyObject
 
 from jobs.models import Job, JobRun, ScheduleType
 from jobs.schedule import ScheduleError, describe
@@ -30,6 +32,54 @@ class IsoDateTimeField(serializers.DateTimeField):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value.astimezone(UTC).isoformat()
+
+
+class LeanReadSerializer(serializers.ModelSerializer):
+    """DRF's to_representation, minus its general attribute lookup for the
+    common case.
+
+    DRF walks every field's source through Field.get_attribute (dotted paths,
+    mappings, callables, error wrapping): measured, a third of serializing a
+    1,000-job list. A field that keeps that method and reads one plain
+    attribute (or the whole object, as method fields do) is read here
+    directly; any other field (relations, dotted sources, a callable value)
+    takes DRF's own path. The output is the same."""
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        plan = self.__dict__.get("_lean_plan")
+        if plan is None:
+            plan = self.__dict__["_lean_plan"] = [
+                (field.field_name, _direct_source(field), field) for field in self._readable_fields
+            ]
+        ret: dict[str, Any] = {}
+        for name, attr, field in plan:
+            if attr == "*":
+                value = instance
+            else:
+                value = _MISSING if attr is None else getattr(instance, attr, _MISSING)
+                if value is _MISSING or is_simple_callable(value):
+                    # DRF's own path, as in ModelSerializer.to_representation
+                    try:
+                        value = field.get_attribute(instance)
+                    except SkipField:
+                        continue
+                    if isinstance(value, PKOnlyObject) and value.pk is None:
+                        value = None
+            ret[name] = None if value is None else field.to_representation(value)
+        return ret
+
+
+_MISSING = object()
+
+
+def _direct_source(field: Field) -> str | None:
+    """The one attribute `field` reads, "*" for the whole object, or None
+    where DRF's own lookup must run."""
+    if type(field).get_attribute is not Field.get_attribute:
+        return None
+    if not field.source_attrs:
+        return "*"
+    return field.source_attrs[0] if len(field.source_attrs) == 1 else None
 
 
 def human_schedule(job: Job) -> str:
@@ -49,7 +99,7 @@ def human_schedule(job: Job) -> str:
     return text if job.timezone == "UTC" else f"{text} ({job.timezone})"
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(LeanReadSerializer):
     config = serializers.SerializerMethodField()
     human_schedule = serializers.SerializerMethodField()
     owner = serializers.SerializerMethodField()
@@ -161,7 +211,7 @@ class JobSerializer(serializers.ModelSerializer):
         return job.cron or None
 
 
-class JobRunSerializer(serializers.ModelSerializer):
+class JobRunSerializer(LeanReadSerializer):
     job = serializers.SlugRelatedField(slug_field="name", read_only=True)
     first_attempt = serializers.PrimaryKeyRelatedField(read_only=True)
     scheduled_for = IsoDateTimeField(read_only=True)
