@@ -5,8 +5,9 @@ queued run in the run journal → the worker claims it → runner → its end in
 the journal → batched into PostgreSQL with the job's live state), and N bare
 Celery no-op tasks go through the same worker process. Both are timed end to
 end: from the first enqueue to the last one finished, for tracked runs the
-last one finished *in the database*. Bare and tracked alternate for
-BENCH_ROUNDS rounds (9) of BENCH_N each (2,000); the medians are reported.
+last one finished *in the database*. Each of BENCH_ROUNDS rounds (9) runs
+half of BENCH_N (2,000) bare tasks, BENCH_N tracked runs, then the other
+half of the bare tasks; the medians of the rounds are reported.
 """
 
 from __future__ import annotations
@@ -116,21 +117,26 @@ def run(
             )
 
         warm()
+
+        def bare_phase(count: int) -> float:
+            redis.delete(COUNTER)
+            start = time.perf_counter()
+            _produce(producers, count, bare_noop_task.delay)
+            _wait(lambda: int(redis.get(COUNTER) or 0) >= count)
+            return time.perf_counter() - start
+
         rounds = max(1, int(os.environ.get("BENCH_ROUNDS", "9")))
         pairs: list[tuple[float, float, float]] = []
         for _ in range(rounds):
-            # Bare and tracked back to back, several times: this machine's
-            # speed drifts by tens of percent within a minute, so each ratio
-            # compares two phases measured under the same conditions, and
-            # the median of the rounds is reported.
+            # This machine's speed drifts by tens of percent within a minute,
+            # so each round compares phases measured under the same
+            # conditions: half the bare tasks, all the tracked runs, the other
+            # half (a drift steady across the round cancels out), and the
+            # median of the rounds is reported.
             JobRun.objects.filter(job=job).delete()
             Job.objects.filter(pk=job.pk).update(execution_count=0, success_count=0)
-            redis.delete(COUNTER)
 
-            start = time.perf_counter()
-            _produce(producers, n, bare_noop_task.delay)
-            _wait(lambda: int(redis.get(COUNTER) or 0) >= n)
-            bare = n / (time.perf_counter() - start)
+            bare_seconds = bare_phase(n // 2)
 
             start = time.perf_counter()
             _produce(producers, n, lambda: run_trigger(job.name, actor=actor, trigger="code"))
@@ -141,6 +147,8 @@ def run(
             # database during the very window being measured).
             _wait(lambda: _executions(job.pk) >= n)
             tracked = n / (time.perf_counter() - start)
+
+            bare = n / (bare_seconds + bare_phase(n - n // 2))
             pairs.append((bare, tracked, enqueue_rate))
             report(
                 f"  round {len(pairs)}: bare {bare:6.0f}/s, tracked {tracked:6.0f}/s, "

@@ -238,18 +238,22 @@ def append(*events: str) -> None:
         get_redis().rpush(KEY, *events)
 
 
-# Status replies: the answer is one short line to read.
+# Status replies: the answer is one short line to read. A claim whose key
+# already holds its own token is this very claim sent again (redis-py retries
+# a call whose reply was lost with the connection): it gets the answer the
+# first one got, and the event is not appended twice.
 _CLAIM = """
+local held = redis.call('get', KEYS[1])
+if held == ARGV[1] then return redis.status_reply('ok') end
+if held then return redis.status_reply('taken') end
 if ARGV[4] ~= '' then
   local v = redis.call('get', KEYS[3])
   if v ~= ARGV[4] then return redis.status_reply('stale') end
   if ARGV[5] == '1' and string.sub(v, 1, 1) == '0' then return redis.status_reply('disabled') end
 end
-if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  redis.call('rpush', KEYS[2], ARGV[3])
-  return redis.status_reply('ok')
-end
-return redis.status_reply('taken')
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('rpush', KEYS[2], ARGV[3])
+return redis.status_reply('ok')
 """
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -289,9 +293,17 @@ def claim(
     the job's published version is compared first: 'stale' if it differs
     (nothing taken; re-read the job), 'disabled' if the job is disabled and
     `require_enabled`. Otherwise 'ok', or 'taken' if the run was already
-    claimed (by a worker, or ended unstarted: cancelled, skipped)."""
+    claimed (by a worker, or ended unstarted: cancelled, skipped). Each
+    call's token is its own (`token` plus a nonce), so a retry of this call
+    is told 'ok' and any other claim 'taken'."""
     keys = [claim_key(run_id), KEY, job_version_key(job_id or 0)]
-    args = [token, int(ttl * 1000), event, expected_version, "1" if require_enabled else "0"]
+    args = [
+        f"{token}#{uuid.uuid4().hex[:12]}",
+        int(ttl * 1000),
+        event,
+        expected_version,
+        "1" if require_enabled else "0",
+    ]
     status = _held_call(_CLAIM, keys, args)
     return status.decode() if isinstance(status, bytes) else str(status)
 

@@ -43,6 +43,7 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._drop_reply = threading.Event()
         self.port = _free_port_outside_ephemeral_range()
         self.restore()
 
@@ -72,6 +73,11 @@ class TcpProxy:
 
     close = cut
 
+    def drop_next_reply(self) -> None:
+        """Let the next request through, then lose its reply: the server has
+        acted, and the client's connection closes before it hears back."""
+        self._drop_reply.set()
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
@@ -89,13 +95,18 @@ class TcpProxy:
                     upstream.close()
                     return
                 self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, replies in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pipe, args=(a, b, replies), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, replies: bool) -> None:
         try:
             while data := src.recv(65536):
+                if replies and self._drop_reply.is_set():
+                    self._drop_reply.clear()
+                    for conn in (src, dst):
+                        with contextlib.suppress(OSError):
+                            conn.shutdown(socket.SHUT_RDWR)
+                    return
                 dst.sendall(data)
         except OSError:
             pass

@@ -16,6 +16,7 @@ from jobs.services.jobs import job_disable
 from jobs.services.journal import runs_apply
 from jobs.services.runs import Outcome, run_cancel, run_finish, run_start, run_trigger
 from tests.factories import JobFactory
+from tests.faults import TcpProxy
 
 pytestmark = pytest.mark.django_db
 
@@ -115,6 +116,44 @@ def test_a_second_delivery_of_a_run_is_not_executed(django_capture_on_commit_cal
     assert not start(run, worker="w2@other", pid=22).claimed
     runlog.flush()
     assert JobRun.objects.get(pk=run.pk).worker == "w1@host"
+
+
+def test_a_claim_whose_reply_was_lost_is_retried_and_still_holds_the_run(
+    settings, django_capture_on_commit_callbacks
+):
+    """The server took the claim, the connection died before the worker heard
+    so: redis-py's retry must be told 'ok', not 'taken' (the run would
+    otherwise sit running, unexecuted, until the sweeper called it orphaned)."""
+    job = JobFactory()
+    run = trigger(job, django_capture_on_commit_callbacks)
+    direct = get_redis().connection_pool.connection_kwargs
+    proxy = TcpProxy(direct.get("host", "127.0.0.1"), int(direct.get("port", 6379)))
+    settings.REDIS_URL = f"redis://127.0.0.1:{proxy.port}/{direct.get('db', 0)}"
+    try:
+        from jobs.redis import get_held_redis
+
+        # The held connection goes through the proxy; the script and the job's
+        # version are in place, so the next command is the claim itself.
+        get_held_redis().script_load(runlog._CLAIM)
+        runlog.job_version_publish(job.pk, job.enabled, job.updated_at)
+        proxy.drop_next_reply()
+        claim = start(run)
+        assert claim.claimed
+        events = [runlog.split(e) for e in get_redis().lrange(runlog.KEY, 0, -1)]
+        assert [kind for kind, run_id, _ in events if run_id == str(run.pk)].count("s") == 1
+        # another delivery still finds the run taken
+        assert not start(run, worker="w2@other", pid=22).claimed
+    finally:
+        proxy.close()
+
+
+def test_a_second_delivery_to_the_same_process_is_not_executed(
+    django_capture_on_commit_callbacks,
+):
+    job = JobFactory()
+    run = trigger(job, django_capture_on_commit_callbacks)
+    assert start(run).claimed
+    assert not start(run).claimed
 
 
 def test_an_old_message_is_checked_against_the_database(django_capture_on_commit_callbacks):
