@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
@@ -25,6 +26,7 @@ from jobs.models import Job, JobRun, RunStatus
 from jobs.selectors import job_recent_runs, run_get, run_next_attempt
 
 POLL_INTERVAL = 0.25  # seconds between reads of the run row while --wait-ing
+QUEUED_HINT_AFTER = 15.0  # seconds a --wait-ed run may sit queued before we say why it might
 
 
 # --- output helpers -------------------------------------------------------------
@@ -297,7 +299,7 @@ def _run(out: _Out, options: dict[str, Any]) -> int:
     # Progress goes to stderr under --json, so stdout stays one JSON document.
     say = out.err if options["json"] else out.line
     say(f"run {run.id} of {run.job.name}: {run.status}")
-    final = _wait(run, timeout, say)
+    final = _wait(run, timeout, say, warn=out.err)
     if final is None:
         out.err(
             f"run {run.id} still not finished after {timeout:g}s (it keeps running; see `jobs history`)"
@@ -308,18 +310,32 @@ def _run(out: _Out, options: dict[str, Any]) -> int:
     return 0 if final.status == RunStatus.SUCCEEDED else 1
 
 
-def _wait(run: JobRun, timeout: float | None, say: Any) -> JobRun | None:
+def _wait(run: JobRun, timeout: float | None, say: Any, warn: Any) -> JobRun | None:
     """Poll the run (following retry attempts) until it finishes; print a line
     per change. Returns the finished run, or None at the timeout."""
-    deadline = time.monotonic() + timeout if timeout is not None else None
+    began = time.monotonic()
+    deadline = began + timeout if timeout is not None else None
     current = run
     last: tuple[Any, ...] | None = (current.status, None, "")
+    hinted = False
     while True:
         current = run_get(current.pk)
         state = (current.status, current.progress, current.progress_message)
         if state != last:
             _say_state(current, say)
             last = state
+        if (
+            not hinted
+            and current.status == RunStatus.QUEUED
+            and time.monotonic() - began >= QUEUED_HINT_AFTER
+        ):
+            # The usual cause: no worker reads this queue on this broker
+            # (e.g. a CLI that did not get `make run`'s embedded REDIS_URL).
+            warn(
+                f"still queued after {QUEUED_HINT_AFTER:g}s: is a worker consuming queue "
+                f"{current.job.queue_name!r} on {_broker_shown()}?"
+            )
+            hinted = True
         if current.status not in RunStatus.active():
             # timed_out and orphaned attempts are retried too, not only `retrying`.
             follow = run_next_attempt(current)
@@ -332,6 +348,12 @@ def _wait(run: JobRun, timeout: float | None, say: Any) -> JobRun | None:
         if deadline is not None and time.monotonic() >= deadline:
             return None
         time.sleep(POLL_INTERVAL)
+
+
+def _broker_shown() -> str:
+    from kombu.utils.url import maybe_sanitize_url
+
+    return str(maybe_sanitize_url(settings.CELERY_BROKER_URL))
 
 
 def _say_state(run: JobRun, say: Any) -> None:

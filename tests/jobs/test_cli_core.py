@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 
 from jobs.models import AuditEvent, Job, JobRun
 from tests.conftest import ROOT, _process_env
+from tests.factories import JobFactory
 
 TARGET = "jobs.examples:report_progress"
 JOB_KEYS = [
@@ -310,6 +311,23 @@ def test_errors_exit_non_zero_with_one_line_on_stderr(tmp_path):
     assert "job 'report': timezone: unknown time zone 'Mars/Olympus'" in results[1].stderr
     assert "bad parameter" in results[2].stderr
     assert not Job.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_wait_says_why_a_run_may_sit_queued_and_stops_at_its_timeout(capsys, monkeypatch):
+    from jobs.cli import core
+
+    monkeypatch.setattr(core, "QUEUED_HINT_AFTER", 0.5)
+    # A queue no worker reads: the run stays queued.
+    JobFactory(name="lonely", queue="nobody-reads-this")
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("jobs", "run", "lonely", "--wait", "--timeout", "2")
+    code = exit_info.value.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "still queued after 0.5s: is a worker consuming queue 'nobody-reads-this' on" in err
+    assert err.count("still queued") == 1
+    assert "still not finished after 2s" in err
 
 
 @pytest.mark.worker
