@@ -63,6 +63,11 @@ def _q(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
+@lru_cache(maxsize=1)
+def _run_columns() -> str:
+    return ", ".join(_q(str(f.column)) for f in _RUN_FIELDS)
+
+
 def _prep(field, value: Any) -> Any:
     return field.get_db_prep_save(value, connection)
 
@@ -70,10 +75,9 @@ def _prep(field, value: Any) -> Any:
 @lru_cache(maxsize=8)
 def _insert_sql(vendor: str) -> str:
     # SQL text is built once per process; only parameters vary per run.
-    columns = ", ".join(_q(str(f.column)) for f in _RUN_FIELDS)
     exprs = ", ".join("j.id" if f.attname == "job_id" else "%s" for f in _RUN_FIELDS)
     return (
-        f"INSERT INTO {_q(_RUN_TABLE)} ({columns}) SELECT {exprs} "
+        f"INSERT INTO {_q(_RUN_TABLE)} ({_run_columns()}) SELECT {exprs} "
         f"FROM {_q(_JOB_TABLE)} j WHERE j.name = %s AND (j.enabled = %s OR %s) RETURNING id"
     )
 
@@ -150,8 +154,7 @@ def runs_insert(rows: list[dict[str, Any]]) -> None:
 
 @lru_cache(maxsize=1)
 def _copy_runs_sql() -> str:
-    columns = ", ".join(_q(str(f.column)) for f in _RUN_FIELDS)
-    return f"COPY {_q(_RUN_TABLE)} ({columns}) FROM STDIN"
+    return f"COPY {_q(_RUN_TABLE)} ({_run_columns()}) FROM STDIN"
 
 
 @lru_cache(maxsize=1)
@@ -163,10 +166,8 @@ def _copy_columns() -> list[tuple[str, bool, bool]]:
 
 @lru_cache(maxsize=4)
 def _insert_runs_sql(vendor: str) -> str:
-    table = _q(_RUN_TABLE)
-    columns = ", ".join(_q(str(f.column)) for f in _RUN_FIELDS)
     marks = ", ".join(["%s"] * len(_RUN_FIELDS))
-    return f"INSERT INTO {table} ({columns}) VALUES ({marks})"
+    return f"INSERT INTO {_q(_RUN_TABLE)} ({_run_columns()}) VALUES ({marks})"
 
 
 def runs_update(attnames: tuple[str, ...], rows: list[dict[str, Any]]) -> None:

@@ -10,6 +10,7 @@ times are ISO 8601 with an explicit offset; durations are seconds, except
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
@@ -34,6 +35,9 @@ class IsoDateTimeField(serializers.DateTimeField):
         return value.astimezone(UTC).isoformat()
 
 
+_MISSING = object()
+
+
 class LeanReadSerializer(serializers.ModelSerializer):
     """DRF's to_representation, minus its general attribute lookup for the
     common case.
@@ -45,14 +49,13 @@ class LeanReadSerializer(serializers.ModelSerializer):
     directly; any other field (relations, dotted sources, a callable value)
     takes DRF's own path. The output is the same."""
 
+    @cached_property
+    def _lean_plan(self) -> list[tuple[str, str | None, Field]]:
+        return [(field.field_name, _direct_source(field), field) for field in self._readable_fields]
+
     def to_representation(self, instance: Any) -> dict[str, Any]:
-        plan = self.__dict__.get("_lean_plan")
-        if plan is None:
-            plan = self.__dict__["_lean_plan"] = [
-                (field.field_name, _direct_source(field), field) for field in self._readable_fields
-            ]
         ret: dict[str, Any] = {}
-        for name, attr, field in plan:
+        for name, attr, field in self._lean_plan:
             if attr == "*":
                 value = instance
             else:
@@ -67,9 +70,6 @@ class LeanReadSerializer(serializers.ModelSerializer):
                         value = None
             ret[name] = None if value is None else field.to_representation(value)
         return ret
-
-
-_MISSING = object()
 
 
 def _direct_source(field: Field) -> str | None:
