@@ -10,3 +10,7 @@ from config.settings.base import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+# The test suite's own job functions (tests/jobs/sample_jobs.py ...) are
+# trusted modules, like a deployment's JOBS_PYTHON_ALLOWED_TARGETS.
+JOBS_PYTHON_ALLOWED_TARGETS = ["tests.jobs"]

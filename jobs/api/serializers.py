@@ -137,6 +137,7 @@ class JobSerializer(LeanReadSerializer):
             "config",
             "parameters",
             "parameter_queries",
+            "overridable_parameters",
             # schedule
             "enabled",
             "schedule_type",

@@ -80,6 +80,7 @@ SPEC_FIELDS: tuple[str, ...] = (
     "config",
     "parameters",
     "parameter_queries",
+    "overridable_parameters",
     "enabled",
     "cron",
     "timezone",
@@ -234,6 +235,17 @@ def _str_list(value: Any) -> list[str]:
     return [i.strip() for i in items]
 
 
+def _identifiers_or_none(value: Any) -> list[str] | None:
+    """null (the default rule) or a list of parameter names."""
+    if value is None:
+        return None
+    names = _str_list(value)
+    bad = [n for n in names if not n.isidentifier()]
+    if bad:
+        raise ValueError(f"{bad[0]!r} is not a parameter name (letters, digits, _)")
+    return list(dict.fromkeys(names))
+
+
 def _emails(value: Any) -> list[str]:
     emails = _str_list(value)
     for email in emails:
@@ -319,6 +331,7 @@ CLEANERS: dict[str, Callable[[Any], Any]] = {
     "config": _dict,
     "parameters": _dict,
     "parameter_queries": _list,
+    "overridable_parameters": _identifiers_or_none,
     "enabled": _bool,
     "cron": _cron,
     "timezone": _timezone,
