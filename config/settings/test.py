@@ -13,4 +13,4 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 # The test suite's own job functions (tests/jobs/sample_jobs.py ...) are
 # trusted modules, like a deployment's JOBS_PYTHON_ALLOWED_TARGETS.
-JOBS_PYTHON_ALLOWED_TARGETS = ["tests.jobs"]
+JOBS_PYTHON_ALLOWED_TARGETS = ["tests.jobs", "tests.security.allowed"]

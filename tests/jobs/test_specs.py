@@ -30,7 +30,11 @@ def error_of(data, **kwargs) -> ValidationError:
         ({"cron": "* * *"}, "cron", "has 3 fields"),
         ({"timezone": "Mars/Olympus"}, "timezone", "unknown time zone 'Mars/Olympus'"),
         ({"target": "no_such_module:run"}, "target", "is not a registered job function"),
-        ({"target": "jobs.examples:no_such_function"}, "target", "is not a registered job function"),
+        (
+            {"target": "jobs.examples:no_such_function"},
+            "target",
+            "is not a registered job function",
+        ),
         ({"target": "tests.jobs.no_such_module:run"}, "target", "cannot import module"),
         ({"target": "tests.jobs.sample_jobs:no_such"}, "target", "has no 'no_such'"),
         ({"colour": "blue"}, "colour", "unknown field"),
