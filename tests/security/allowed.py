@@ -18,3 +18,7 @@ def returns_too_much(ctx):
 
 def returns_json(ctx):
     return {"ok": [1, 2.5, "three", None, True]}
+
+
+def returns_parameters(ctx):
+    return {"params": ctx.parameters}  # macros are dates: stored as ISO text

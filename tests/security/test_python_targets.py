@@ -6,6 +6,7 @@ the execution permission fails closed."""
 from __future__ import annotations
 
 import sys
+from datetime import UTC, date, datetime
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
@@ -290,3 +291,12 @@ def test_a_result_that_is_not_bounded_json_fails_the_run(target, message):
 def test_a_json_result_is_kept_as_is():
     job = JobFactory(target="tests.security.allowed:returns_json")
     assert PythonKind().execute(make_ctx(job)) == {"ok": [1, 2.5, "three", None, True]}
+
+
+def test_dates_in_a_result_are_stored_as_iso_text():
+    job = JobFactory(target="tests.security.allowed:returns_parameters")
+    ctx = make_ctx(job, {"today": date(2025, 1, 31), "at": datetime(2025, 1, 31, 2, tzinfo=UTC)})
+
+    assert PythonKind().execute(ctx) == {
+        "params": {"today": "2025-01-31", "at": "2025-01-31T02:00:00Z"}
+    }

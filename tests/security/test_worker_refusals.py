@@ -7,10 +7,12 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from jobs.models import JobRun
+from tests.api.conftest import _client
 from tests.conftest import wait_until
-from tests.factories import JobFactory
+from tests.factories import JobFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -26,6 +28,16 @@ def _trigger(client, name: str) -> str:
     response = client.post(f"/api/v1/jobs/{name}/trigger/", {}, format="json")
     assert response.status_code == 202, response.content
     return response.json()["id"]
+
+
+@pytest.fixture
+def operator_client():
+    # The role groups come from a data migration a transactional test's flush
+    # removes; the operator's permissions themselves are recreated.
+    user = UserFactory(username="oscar")
+    codenames = ("view_job", "trigger_job")
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return _client(user)
 
 
 def test_the_worker_refuses_hostile_targets_and_stores_no_repr(start_worker, operator_client):

@@ -10,7 +10,8 @@ refused there too).
 
 A run's result must be JSON (dict, list, str, number, bool, None), at most
 JOBS_RESULT_MAX_BYTES: anything else fails the run, never a repr() of an
-arbitrary object shown to viewers.
+arbitrary object shown to viewers. Dates, times, decimals and UUIDs (the
+values `ctx.parameters` itself holds) are stored in their ISO/text form.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import uuid
 from collections.abc import Callable
+from datetime import date, time
+from decimal import Decimal
 from functools import lru_cache
 from importlib import import_module
 from typing import Any
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 
 from jobs.errors import ValidationError
 from jobs.execution.context import PermanentFailure, RunContext
@@ -35,6 +40,8 @@ _HOW_TO_ALLOW = (
 )
 # Deeper than any sane result; keeps the JSON encoder far from the recursion limit.
 _MAX_RESULT_DEPTH = 100
+# Values with one canonical text form (DjangoJSONEncoder's), not a repr().
+_TEXT_VALUES = (date, time, Decimal, uuid.UUID)
 
 
 def normalize_target(target: Any) -> str:
@@ -146,7 +153,7 @@ def _check_json(value: Any) -> None:
         item, depth = stack.pop()
         if depth > _MAX_RESULT_DEPTH:
             raise ResultRefused(f"result is nested deeper than {_MAX_RESULT_DEPTH} levels")
-        if item is None or isinstance(item, str | bool | int):
+        if item is None or isinstance(item, (str, bool, int, *_TEXT_VALUES)):
             continue
         if isinstance(item, float):
             if not math.isfinite(item):
@@ -165,10 +172,12 @@ def _check_json(value: Any) -> None:
 
 
 def json_result(value: Any) -> Any:
-    """`value` if it is a storable result; ResultRefused (the run fails) if not."""
+    """`value` as stored (JSON) if it is a storable result; ResultRefused
+    (the run fails) if not."""
     _check_json(value)
     try:
-        size = len(json.dumps(value, ensure_ascii=False).encode())
+        text = json.dumps(value, ensure_ascii=False, cls=DjangoJSONEncoder)
+        size = len(text.encode())
     except UnicodeEncodeError:
         raise ResultRefused("result contains text that is not valid Unicode") from None
     limit = settings.JOBS_RESULT_MAX_BYTES
@@ -176,7 +185,7 @@ def json_result(value: Any) -> Any:
         raise ResultRefused(
             f"result is {size} bytes of JSON, more than JOBS_RESULT_MAX_BYTES ({limit})"
         )
-    return value
+    return json.loads(text)
 
 
 class PythonKind:
