@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from rest_framework import exceptions, throttling
 from rest_framework.authentication import get_authorization_header
@@ -32,6 +34,18 @@ class TokenAuthentication(KnoxTokenAuthentication):
             if len(key) > 200 or not set(key) <= _TOKEN_CHARS:
                 raise exceptions.AuthenticationFailed("Invalid token.")
         return super().authenticate(request)
+
+
+class TokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    """The OpenAPI security scheme of TokenAuthentication (same name as before)."""
+
+    target_class = "config.auth.TokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> Any:
+        return build_bearer_security_scheme_object(
+            header_name="Authorization", token_prefix="Token"
+        )
 
 
 class _RateFromSettings:

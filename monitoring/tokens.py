@@ -72,13 +72,14 @@ def token_revoke(digest: str, *, actor: Actor) -> None:
         row = AuthToken.objects.select_related("user").filter(digest=digest).first()
         if row is None:
             raise NotFound("unknown token", fields={"token": "not found"})
+        label = token_label(row)
         row.delete()
         audit_record(
             actor=actor,
             action="token.revoke",
             target_type="user",
             target=row.user.get_username(),
-            changes={"token": [token_label(row), None]},
+            changes={"token": [label, None]},
         )
 
 
