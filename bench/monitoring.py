@@ -124,6 +124,7 @@ def _time(call: Callable[[], Any]) -> float:
 def _admin_token() -> str:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
+
     from jobs.actors import Actor
     from monitoring.tokens import token_create
 

@@ -146,6 +146,7 @@ _ERROR_TEXT = {
     403: "Authenticated, but the role does not allow this.",
     404: "Unknown job or run.",
     409: "Conflict with the current state (e.g. job disabled, run already finished).",
+    429: "Too many requests (API_THROTTLE_USER / API_THROTTLE_ANON); `Retry-After` says when.",
 }
 
 
@@ -153,7 +154,7 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     """OpenAPI responses for the error statuses an endpoint can return."""
     return {
         s: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[s])
-        for s in (401, 403, *statuses)
+        for s in (401, 403, 429, *statuses)
     }
 
 

@@ -36,7 +36,7 @@ class TokenAuthentication(KnoxTokenAuthentication):
         return super().authenticate(request)
 
 
-class TokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+class TokenScheme(OpenApiAuthenticationExtension):
     """The OpenAPI security scheme of TokenAuthentication (same name as before)."""
 
     target_class = "config.auth.TokenAuthentication"

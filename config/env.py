@@ -93,7 +93,9 @@ def env_networks(name: str, default: object = _UNSET) -> list[str]:
     """Comma-separated IP addresses or CIDR networks, normalised ('10.0.0.0/8')."""
 
     def parse(v: str) -> list[str]:
-        return [str(ipaddress.ip_network(p.strip(), strict=False)) for p in v.split(",") if p.strip()]
+        return [
+            str(ipaddress.ip_network(p.strip(), strict=False)) for p in v.split(",") if p.strip()
+        ]
 
     return _parse(name, default, parse)
 

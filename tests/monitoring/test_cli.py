@@ -99,5 +99,3 @@ def test_schedule_shows_next_fires_with_offsets(capsys):
     assert all(f["at"][-6:] in ("+01:00", "+02:00") for f in data["fires"])
     with pytest.raises(CommandError, match="count"):
         call_command("jobs", "schedule", job.name, "--count", "0")
-
-

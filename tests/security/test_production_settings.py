@@ -135,7 +135,8 @@ def test_the_api_docs_page_loads_nothing_from_another_host(client):
 
 
 @pytest.mark.parametrize(
-    ("env", "address"), [({}, "127.0.0.1:8000"), ({"HOST": "0.0.0.0", "PORT": "9000"}, "0.0.0.0:9000")]
+    ("env", "address"),
+    [({}, "127.0.0.1:8000"), ({"HOST": "0.0.0.0", "PORT": "9000"}, "0.0.0.0:9000")],
 )
 def test_make_web_binds_loopback_unless_told_otherwise(env, address):
     clean = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT")}

@@ -4,7 +4,6 @@ and the admin lists them without their secret."""
 from __future__ import annotations
 
 from datetime import timedelta
-from io import StringIO
 
 import pytest
 import time_machine
@@ -115,9 +114,7 @@ def superuser_client(client, django_user_model):
     return client
 
 
-def test_admin_lists_tokens_without_the_key_and_cannot_mint_one(
-    superuser_client, capsys
-):
+def test_admin_lists_tokens_without_the_key_and_cannot_mint_one(superuser_client, capsys):
     user_with_role("viewer", "listed-bot")
     key = create_token("listed-bot", capsys=capsys)
     digest = AuthToken.objects.get().digest
