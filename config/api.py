@@ -17,6 +17,7 @@ own job without the operator/admin role (but not delete it).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from typing import Any
@@ -145,6 +146,7 @@ _ERROR_TEXT = {
     403: "Authenticated, but the role does not allow this.",
     404: "Unknown job or run.",
     409: "Conflict with the current state (e.g. job disabled, run already finished).",
+    429: "Too many requests (API_THROTTLE_USER / API_THROTTLE_ANON); `Retry-After` says when.",
 }
 
 
@@ -152,7 +154,7 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     """OpenAPI responses for the error statuses an endpoint can return."""
     return {
         s: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[s])
-        for s in (401, 403, *statuses)
+        for s in (401, 403, 429, *statuses)
     }
 
 
@@ -160,18 +162,37 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
 
 
 def client_ip(request: Any) -> str | None:
-    """The caller's address. X-Forwarded-For is honoured only when the
-    direct peer is a configured trusted proxy (else anyone could forge it)."""
+    """The caller's address. X-Forwarded-For is read only when the direct peer
+    is one of TRUSTED_PROXIES (else anyone could forge it), and from the right:
+    each proxy appends the address it received from, so the nearest address
+    that is not itself a trusted proxy is the client; the entries left of it
+    are whatever the client chose to send."""
     remote = request.META.get("REMOTE_ADDR") or None
-    trusted = getattr(settings, "API_TRUSTED_PROXIES", [])
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if remote and forwarded and remote in trusted:
-        candidate = forwarded.split(",")[0].strip()
+    trusted = _networks(tuple(getattr(settings, "TRUSTED_PROXIES", ())))
+    if not (remote and trusted and _in(remote, trusted)):
+        return remote
+    client = remote
+    for hop in reversed(request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")):
         try:
-            return str(ipaddress.ip_address(candidate))
+            client = str(ipaddress.ip_address(hop.strip()))
         except ValueError:
-            return remote
-    return remote
+            return client  # garbage: stop at the last address a proxy vouched for
+        if not _in(client, trusted):
+            return client
+    return client
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(values: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(v, strict=False) for v in values)
+
+
+def _in(address: str, networks: tuple[Any, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
 
 
 def actor_for(request: Any) -> Actor:

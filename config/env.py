@@ -6,6 +6,7 @@ message naming the variable, instead of surfacing later as odd behaviour.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable
@@ -86,6 +87,17 @@ def env_bool(name: str, default: object = _UNSET) -> bool:
 def env_list(name: str, default: object = _UNSET) -> list[str]:
     """Comma-separated list; blanks dropped."""
     return _parse(name, default, lambda v: [p.strip() for p in v.split(",") if p.strip()])
+
+
+def env_networks(name: str, default: object = _UNSET) -> list[str]:
+    """Comma-separated IP addresses or CIDR networks, normalised ('10.0.0.0/8')."""
+
+    def parse(v: str) -> list[str]:
+        return [
+            str(ipaddress.ip_network(p.strip(), strict=False)) for p in v.split(",") if p.strip()
+        ]
+
+    return _parse(name, default, parse)
 
 
 def parse_duration(value: str | int | float) -> float:

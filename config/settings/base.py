@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -12,12 +13,15 @@ from config.env import (
     env_float,
     env_int,
     env_list,
+    env_networks,
     env_str,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-insecure-key-change-me")
+# Public, for development only: config.settings.production refuses it.
+DEV_SECRET_KEY = "dev-insecure-key-change-me"
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
@@ -30,8 +34,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens stored as SHA-512 digests, each with an expiry (config.auth).
+    "knox",
+    # Admin login lockout after repeated failures (AXES_* below).
+    "axes",
     "drf_spectacular",
+    # Swagger UI served from vendored static files, never from a CDN.
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     # Opt-in raw task results (CELERY_RESULT_BACKEND=django-db); runs are
     # recorded in JobRun either way.
@@ -50,6 +59,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a lockout into its 429 response.
+    "axes.middleware.AxesMiddleware",
+]
+
+# Axes first: a locked-out client is refused before its password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -92,9 +109,39 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's four validators. 12 characters rather than the default 8: these
+# logins can run code on the workers.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env_int("AUTH_PASSWORD_MIN_LENGTH", 12, minimum=8)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Login lockout (django-axes) ------------------------------------------
+# Failed logins are counted per (username, client address): 5 failures lock
+# that pair out for 15 minutes. Per pair rather than per address, so one
+# attacker cannot lock a real admin out from everywhere, and one office behind
+# NAT is not locked out by a colleague's typos; a success resets the count.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=env_duration("AXES_COOLOFF_TIME", "15m"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The same client address as the API's (X-Forwarded-For only from TRUSTED_PROXIES).
+AXES_CLIENT_IP_CALLABLE = "config.api.client_ip"
+# Successful logins are already in the session; failures are what matter.
+AXES_DISABLE_ACCESS_LOG = True
+
+# --- Proxies --------------------------------------------------------------
+# Addresses or networks (CIDR) of the reverse proxies in front of the web app.
+# Only a request arriving from one of them has its X-Forwarded-For read (the
+# nearest address not itself a proxy is the client); anyone else could forge
+# the header to dodge the login lockout and the API throttling. Empty: the
+# direct peer is the client.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES", "")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("DJANGO_TIME_ZONE", "UTC")
@@ -234,9 +281,23 @@ REST_FRAMEWORK = {
     # WWW-Authenticate challenge, which makes it a 401 (session alone gives 403).
     # SessionAuthentication enforces CSRF on writes made with a session cookie.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "config.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    # Per client address (anonymous) and per user; over the rate: 429 in the
+    # error shape with Retry-After. Counted in Redis, so shared by every web
+    # process (config.auth explains the classes).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "config.auth.AnonRateThrottle",
+        "config.auth.UserRateThrottle",
+    ],
+    # Anonymous callers can only read the schema and be refused, so 60/min is
+    # plenty; 1200/min (20/s) lets a dashboard or a script poll many jobs yet
+    # stops a runaway loop or a token being used to scrape.
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("API_THROTTLE_ANON", "60/min"),
+        "user": env_str("API_THROTTLE_USER", "1200/min"),
+    },
     # Reads need the viewer role at least; each view narrows further (config.api).
     "DEFAULT_PERMISSION_CLASSES": ["config.api.CanView"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -250,6 +311,28 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
 }
+# API tokens (django-rest-knox): only a SHA-512 digest is stored, the key is
+# shown once. Every token expires: 90 days by default (a quarter: rotation
+# fits a release cycle), at most a year; `jobs token create --expires`.
+API_TOKEN_TTL = env_duration("API_TOKEN_TTL", "90d")
+API_TOKEN_MAX_TTL = env_duration("API_TOKEN_MAX_TTL", "365d")
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(seconds=API_TOKEN_TTL),
+    # `Authorization: Token <key>`, as before; a prefix lets secret scanners
+    # recognise a leaked key.
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_PREFIX": "jw_",
+    "AUTO_REFRESH": False,
+}
+# One Redis for the broker and the shared cache (throttle counters); the key
+# prefix keeps the cache out of Celery's and the run journal's keys.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "jobwarden:cache",
+    }
+}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Jobwarden API",
     "DESCRIPTION": "Control plane for recurring background jobs.",
@@ -258,6 +341,11 @@ SPECTACULAR_SETTINGS = {
     # The schema and docs pages are public (issue 4); every other endpoint is not.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files: the
+    # docs page loads no script from a third-party host.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "jobs.models.RunStatus",

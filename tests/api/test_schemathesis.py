@@ -30,10 +30,11 @@ def _keep_test_connection():
 
 @pytest.fixture
 def token(transactional_db):
-    from rest_framework.authtoken.models import Token
+    from jobs.actors import Actor
+    from monitoring.tokens import token_create
 
-    user = UserFactory(username="fuzzer", is_superuser=True, is_staff=True)
-    return Token.objects.create(user=user).key
+    UserFactory(username="fuzzer", is_superuser=True, is_staff=True)
+    return token_create("fuzzer", actor=Actor.system()).key
 
 
 @schema.parametrize()
