@@ -145,6 +145,7 @@ _ERROR_TEXT = {
     403: "Authenticated, but the role does not allow this.",
     404: "Unknown job or run.",
     409: "Conflict with the current state (e.g. job disabled, run already finished).",
+    503: "The broker cannot be reached; nothing was saved.",
 }
 
 
