@@ -6,8 +6,20 @@ import sys
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
     from django.core.management import execute_from_command_line
+    from django.db.utils import OperationalError
 
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    except OperationalError as exc:
+        # A missing or unreachable database: one line saying which and what
+        # to do, not a traceback through every layer that tried to connect.
+        from config.dberrors import database_error_line
+
+        line = database_error_line(exc)
+        if line is None:
+            raise
+        sys.stderr.write(line + "\n")
+        sys.exit(1)
 
 
 if __name__ == "__main__":
