@@ -351,9 +351,7 @@ def test_run_wait_gives_no_queued_hint_while_a_retry_waits_out_its_delay(monkeyp
     assert not any("still queued" in line for line in said), said
 
     # Once its delay has passed, a retry nobody starts is worth the hint.
-    JobRun.objects.filter(pk=retry.pk).update(
-        scheduled_for=timezone.now() - timedelta(seconds=1)
-    )
+    JobRun.objects.filter(pk=retry.pk).update(scheduled_for=timezone.now() - timedelta(seconds=1))
     assert core._wait(retry, 1.5, said.append, warn=said.append) is None
     assert sum("still queued" in line for line in said) == 1
 
