@@ -177,6 +177,7 @@ class Alert(models.Model):
 
 class ChannelKind(models.TextChoices):
     EMAIL = "email", "E-mail"
+    LOG = "log", "Log (the worker's output)"
     SLACK = "slack", "Slack incoming webhook"
     TEAMS = "teams", "Microsoft Teams webhook"
     WEBHOOK = "webhook", "Generic JSON webhook (HMAC-signed)"

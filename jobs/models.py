@@ -343,6 +343,13 @@ class JobRun(models.Model):
     def duration(self) -> timedelta | None:
         return timedelta(milliseconds=self.duration_ms) if self.duration_ms is not None else None
 
+    def due_for(self, now: datetime) -> float:
+        """Seconds since this run became due: since it was queued, or since its
+        scheduled time if that is later (a retry waits out its delay first).
+        0 while it is not due yet."""
+        due = max(self.queued_at, self.scheduled_for or self.queued_at)
+        return max((now - due).total_seconds(), 0.0)
+
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
     # Append-only: no bulk path may rewrite or erase the trail.

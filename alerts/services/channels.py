@@ -139,6 +139,18 @@ def channel_create(data: dict[str, Any], *, actor: Actor) -> Channel:
     return channel
 
 
+def channel_ensure_default(*, actor: Actor) -> Channel | None:
+    """Make sure alerts reach someone: when no enabled default channel
+    exists and there is no channel named `log` (an operator's own, left
+    alone), create the default `log` channel (alerts in the worker's output).
+    Returns the channel created, or None. For `make run`; idempotent."""
+    if Channel.objects.filter(is_default=True, enabled=True).exists():
+        return None
+    if Channel.objects.filter(name="log").exists():
+        return None
+    return channel_create({"name": "log", "kind": ChannelKind.LOG, "is_default": True}, actor=actor)
+
+
 def channel_update(channel_ref: int | str, data: dict[str, Any], *, actor: Actor) -> Channel:
     """Change some fields of a channel (PATCH semantics). Same validation as
     create; Conflict when renaming onto an existing name. Audited."""

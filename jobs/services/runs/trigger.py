@@ -40,7 +40,8 @@ def run_trigger(
 
     Parameters are merged over the job's defaults. Raises NotFound for an
     unknown job, Conflict for a disabled job unless `force` (the run's trigger
-    is then `forced`), ValidationError for bad parameters. Audited when a
+    is then `forced`), ValidationError for bad parameters, Unavailable when
+    the broker cannot be reached (nothing is saved then). Audited when a
     person triggered it (admin, API, CLI).
     """
     if parameters is not None and not isinstance(parameters, dict):
@@ -81,7 +82,10 @@ def run_trigger(
         return run
     # A person's trigger is in PostgreSQL before it is enqueued (they get a
     # run they can look at), with its audit record in the same transaction;
-    # the INSERT itself checks the job is enabled.
+    # the INSERT itself checks the job is enabled. The broker is asked first:
+    # a run recorded while it is down would sit queued until the sweeper
+    # re-sent it, long after the person gave up on it.
+    broker.ensure_reachable()
     with transaction.atomic():
         run_id = runstore.insert_run_if_enabled(job.name, values, force=force)
         if run_id is None:
