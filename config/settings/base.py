@@ -134,6 +134,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "config.api.client_ip"
 # Successful logins are already in the session; failures are what matter.
 AXES_DISABLE_ACCESS_LOG = True
+# No start-up banner: every manage.py command would print it before its own output.
+AXES_VERBOSE = False
 
 # --- Proxies --------------------------------------------------------------
 # Addresses or networks (CIDR) of the reverse proxies in front of the web app.
