@@ -22,6 +22,7 @@ from jobs.actors import Actor
 from jobs.api.serializers import human_schedule
 from jobs.errors import JobwardenError
 from jobs.models import AuditEvent, Job, JobRun
+from jobs.secrets import masked_config, masked_parameters
 from jobs.specs import SPEC_FIELDS, validate_spec
 from jobs.specs.fields import DISABLED_FIELDS, MONITORING_FIELDS, POLICY_FIELDS, RUN_STATE_FIELDS
 
@@ -73,6 +74,14 @@ class JobAdminForm(forms.ModelForm):
             "grace_time": "seconds a scheduled fire may be late",
             "config": "kind-specific settings; secrets show as ******** and are kept if left so",
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            # Shown masked like every read; a mask saved back keeps the stored
+            # value (jobs.specs restores it), and an untouched field is no change.
+            self.initial["config"] = masked_config(self.instance)
+            self.initial["parameters"] = masked_parameters(self.instance.parameters)
 
     def spec_data(self) -> dict[str, Any]:
         data = {f: self.cleaned_data.get(f) for f in self.fields if f in SPEC_FIELDS}
