@@ -301,6 +301,23 @@ def _unmask_url(new: str, current: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, _join_query(pairs), parts.fragment))
 
 
+def url_credentials(value: Any) -> list[str]:
+    """The clear credentials mask_url hides, in every URL string of `value`
+    (any depth): for redacting run records, where the URL is shown again."""
+    if isinstance(value, dict):
+        return [c for v in value.values() for c in url_credentials(v)]
+    if isinstance(value, list):
+        return [c for v in value for c in url_credentials(v)]
+    parts = _split_url(value) if isinstance(value, str) else None
+    if parts is None:
+        return []
+    found = [parts.password or parts.username or ""] if "@" in parts.netloc else []
+    found += [
+        v for n, v in _query_pairs(parts.query) if v and _is_credential_query(n)
+    ] if parts.query else []  # fmt: skip
+    return [f for f in found if f and f != MASK and not _PLACEHOLDER_ONLY.match(f)]
+
+
 def _mask_strings(value: Any) -> Any:
     if isinstance(value, str):
         return mask_url(value)

@@ -72,8 +72,12 @@ class Redactor:
         cls, job: Any, config: dict[str, Any], params: dict[str, Any], extra: Iterable[str] = ()
     ) -> Redactor:
         from jobs.params import secret_values as secret_params
+        from jobs.secrets import url_credentials
 
-        return cls.from_config(config, job.kind, [*extra, *secret_params(job, params)])
+        # URL userinfo and credential query values are shown masked on the
+        # job; a run record quoting the URL must not show them either.
+        found = url_credentials(config) + url_credentials(params)
+        return cls.from_config(config, job.kind, [*extra, *secret_params(job, params), *found])
 
     def redact(self, text: str) -> str:
         if self._pattern is None or not text:

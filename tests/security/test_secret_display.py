@@ -166,3 +166,18 @@ def test_admin_form_shows_masks_and_saving_it_unchanged_keeps_the_secrets(job, c
     job.refresh_from_db()
     assert job.description == "from the admin"
     assert job.parameters == PARAMETERS
+
+
+def test_http_run_record_does_not_show_the_url_credentials(settings):
+    from jobs.execution.kinds import get_kind
+    from tests.jobs.kinds_support import http_server, make_ctx, make_job
+
+    settings.JOBS_HTTP_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    with http_server(lambda r: (500, {}, r.path.encode())) as srv:  # echoes the query
+        url = srv.url(f"/export?api_key={QS_TOKEN}&format=csv")
+        ctx = make_ctx(make_job("http", {"url": url}))
+        with pytest.raises(Exception) as failure:
+            get_kind("http").execute(ctx)
+
+    assert srv.requests[0].path.endswith(f"api_key={QS_TOKEN}&format=csv")  # really sent
+    _assert_no_secret(str(failure.value) + json.dumps(ctx.metadata) + ctx.output.getvalue())
