@@ -439,9 +439,18 @@ ALERTS_RETENTION_DAYS = env_int("ALERTS_RETENTION_DAYS", 180, minimum=1)
 ALERTS_DELIVERY_MAX_ATTEMPTS = env_int("ALERTS_DELIVERY_MAX_ATTEMPTS", 10, minimum=1)
 ALERTS_DELIVERY_RETRY_DELAY = env_duration("ALERTS_DELIVERY_RETRY_DELAY", "30s")
 ALERTS_DELIVERY_MAX_DELAY = env_duration("ALERTS_DELIVERY_MAX_DELAY", "30m")
-# Per-request timeout of webhook/chat deliveries: a slow endpoint must not
-# hold a worker slot for long.
+# Total deadline of one webhook/chat delivery (connect, send, answer; not per
+# socket read, so a server dripping its answer cannot stretch it): a slow
+# endpoint must not hold a worker slot for long.
 ALERTS_HTTP_TIMEOUT = env_duration("ALERTS_HTTP_TIMEOUT", "10s")
+# How much of a receiver's answer is read: only a 200-character preview is
+# ever shown, and a huge answer must not fill the web process's memory.
+ALERTS_HTTP_MAX_RESPONSE_BYTES = env_int("ALERTS_HTTP_MAX_RESPONSE_BYTES", 64 * 1024, minimum=1024)
+# A delivery being sent is claimed until this long after the send began, so a
+# redelivered task message does not send it twice at once; no row lock is held
+# during the send. Past it (the sending worker died) another attempt may claim
+# it. Well above ALERTS_HTTP_TIMEOUT and an SMTP exchange.
+ALERTS_DELIVERY_CLAIM = env_duration("ALERTS_DELIVERY_CLAIM", "5m")
 # Each occurrence of a still-open alert notifies again (throttled), as a job
 # failing over and over is news; set false to notify only when it opens.
 ALERTS_NOTIFY_REPEATS = env_bool("ALERTS_NOTIFY_REPEATS", True)

@@ -154,7 +154,7 @@ def _list(out: _Out, options: dict[str, Any]) -> int:
 def _info(out: _Out, options: dict[str, Any]) -> int:
     from jobs.api.serializers import JobSerializer, human_schedule
     from jobs.schedule import ScheduleError, next_fires
-    from jobs.secrets import masked_config
+    from jobs.secrets import masked_config, masked_parameters
 
     job = _get_job(options["name"])
     if options["json"]:
@@ -171,7 +171,7 @@ def _info(out: _Out, options: dict[str, Any]) -> int:
         ("kind", job.kind),
         ("target", job.target),
         ("config", json.dumps(masked_config(job)) if job.config else ""),
-        ("parameters", json.dumps(job.parameters) if job.parameters else ""),
+        ("parameters", json.dumps(masked_parameters(job.parameters)) if job.parameters else ""),
         ("enabled", enabled),
         ("schedule", human_schedule(job)),
         ("cron", f"{job.cron} ({job.timezone})" if job.cron else ""),

@@ -29,6 +29,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from jobs.execution import httplimits
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -181,6 +183,7 @@ class _GuardedHTTPConnection(HTTPConnection):
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
         _check_peer(sock, self.host)
+        httplimits.watch_socket(sock)
         return sock
 
 
@@ -189,6 +192,10 @@ class _GuardedHTTPSConnection(HTTPSConnection):
         sock = super()._new_conn()
         _check_peer(sock, self.host)
         return sock
+
+    def connect(self) -> None:
+        super().connect()
+        httplimits.watch_socket(self.sock)  # the TLS socket, once wrapped
 
 
 class _GuardedHTTPPool(HTTPConnectionPool):

@@ -30,7 +30,7 @@ from jobs.execution.context import PermanentFailure, RunContext
 from jobs.execution.httpcall import _PATH_TOKEN, _STATUS_CLASS, Call, HttpError, json_path
 from jobs.execution.redact import Redactor
 from jobs.params import render, render_all, validate_parameter_spec
-from jobs.secrets import SECRET_HEADERS, _is_secret_entry, open_config
+from jobs.secrets import SECRET_HEADERS, _is_secret_entry, open_config, url_credentials
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 KEYS = {
@@ -163,6 +163,7 @@ class HttpKind:
         if content_type and not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = content_type
         extra_secrets = [v for k, v in headers.items() if k.lower() in secret_header_names]
+        extra_secrets += url_credentials(url)  # as rendered, placeholders filled in
         auth = config.get("auth") or {}
         if auth.get("type") == "basic":
             extra_secrets.append(
