@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('alerts', '0002_roles'),
+        ('alerts', '0003_channel_kind_log'),
     ]
 
     operations = [
