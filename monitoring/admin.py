@@ -1,4 +1,4 @@
-"""API tokens in the admin: listed without their secret, revoked through the
+"""Security records in the admin. API tokens: listed without their secret, revoked through the
 service (audited). They are created with `manage.py jobs token create`, the
 one door that shows a key, once."""
 
@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -56,3 +58,19 @@ class AuthTokenAdmin(admin.ModelAdmin):
 
 def _actor(request: HttpRequest) -> Actor:
     return Actor.for_user(request.user, "admin", client_ip(request))
+
+
+# django-axes' lockout records: its one action (delete expired attempts)
+# declares no permission; here it needs `axes.delete_accessattempt`, like
+# every admin action needs its API twin's permission.
+if admin.site.is_registered(AccessAttempt):
+    admin.site.unregister(AccessAttempt)
+
+
+@admin.register(AccessAttempt)
+class GuardedAccessAttemptAdmin(AccessAttemptAdmin):
+    actions = ["cleanup_expired_attempts"]
+
+    @admin.action(description="Clean up expired attempts", permissions=["delete"])
+    def cleanup_expired_attempts(self, request: HttpRequest, queryset: QuerySet) -> None:
+        super().cleanup_expired_attempts(request, queryset)
