@@ -82,7 +82,7 @@ def demo_load() -> dict[str, int]:
             defaults={
                 **spec,
                 "kind": RuleKind.SQL,
-                "database": "default",
+                "database": "compliance",  # COMPLIANCE_DATABASE_URL, a read-only role
                 "row_limit": 500,
                 "timeout": 30,
             },

@@ -1,8 +1,8 @@
 """SQL stored procedures (and functions) through ODBC or a Django alias.
 
 config: connection (ODBC connection string, a secret) or database (Django
-alias), procedure (`name` or `schema.name`, checked against
-JOBS_SQL_ALLOWED_PROCEDURES when set), params (list of {name, type, value,
+alias), procedure (`schema.name`, or a name matching
+JOBS_SQL_ALLOWED_PROCEDURES; never a system function: see procedure_refusal), params (list of {name, type, value,
 direction: in|out|inout}; types int, bigint, string, text, datetime, date,
 decimal, bool; value null = NULL), capture_rows (default 100), call
 (procedure | function), autocommit (default false: the call runs in one
@@ -34,10 +34,17 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
+from jobs.errors import ValidationError
 from jobs.execution.configcheck import MASK, ConfigCheck, fail
 from jobs.execution.context import PermanentFailure, RunCancelled, RunContext
 from jobs.execution.redact import Redactor
-from jobs.execution.sqlconn import Connection, SqlTarget, check_database_alias, open_target
+from jobs.execution.sqlconn import (
+    Connection,
+    SqlTarget,
+    check_database_alias,
+    check_odbc_connection,
+    open_target,
+)
 from jobs.params import jsonable, placeholders, render, validate_parameter_spec
 from jobs.secrets import open_config
 
@@ -60,9 +67,35 @@ class SqlError(Exception):
     error, which is raised as PermanentFailure)."""
 
 
-def procedure_allowed(name: str) -> bool:
+# Schemas and name prefixes of the databases' own functions: file access
+# (pg_read_file, lo_import, LOAD_FILE), running SQL given as text (dblink,
+# sys.execute_prepared_stmt), server control. Never callable by a job.
+SYSTEM_SCHEMAS = frozenset(
+    {"pg_catalog", "information_schema", "mysql", "sys", "performance_schema"}
+)
+SYSTEM_PREFIXES = ("pg_", "lo_", "dblink")
+
+
+def procedure_refusal(name: str) -> str | None:
+    """Why `name` may not be called, or None. System schemas and prefixes
+    are refused always; with JOBS_SQL_ALLOWED_PROCEDURES set the name must
+    match it; with it empty the name must be schema-qualified, because a bare
+    name resolves to built-ins first (PostgreSQL searches pg_catalog before
+    the search_path; MariaDB's LOAD_FILE, SLEEP … are unqualified) and a
+    qualified one never does."""
+    schema, _, proc = name.lower().rpartition(".")
+    if schema in SYSTEM_SCHEMAS or schema.startswith("pg_") or proc.startswith(SYSTEM_PREFIXES):
+        return f"{name!r} is a system function or procedure"
     allowed = settings.JOBS_SQL_ALLOWED_PROCEDURES
-    return not allowed or any(fnmatch.fnmatchcase(name.lower(), entry.lower()) for entry in allowed)
+    if allowed:
+        if not any(fnmatch.fnmatchcase(name.lower(), entry.lower()) for entry in allowed):
+            return f"{name!r} is not in JOBS_SQL_ALLOWED_PROCEDURES"
+    elif not schema:
+        return (
+            f"{name!r} must be schema-qualified (schema.name) unless listed in "
+            "JOBS_SQL_ALLOWED_PROCEDURES (a bare name can resolve to a built-in function)"
+        )
+    return None
 
 
 def convert(kind: str, value: Any, field: str) -> Any:
@@ -136,17 +169,14 @@ class SqlKind:
             )
         if database:
             check_database_alias(database, "config.database")
-        if (
-            connection
-            and connection != MASK
-            and not re.search(r"(^|;)\s*(driver|dsn)\s*=", connection, re.I)
-        ):
-            fail("config.connection", "must be an ODBC connection string with DRIVER= or DSN=")
+        if connection and connection != MASK:
+            check_odbc_connection(connection, "config.connection", resolve=False)
         procedure = check.string("procedure", required=True)
         if not PROCEDURE.match(procedure):
             fail("config.procedure", f"{procedure!r} is not an identifier (name or schema.name)")
-        if not procedure_allowed(procedure):
-            fail("config.procedure", f"{procedure!r} is not in JOBS_SQL_ALLOWED_PROCEDURES")
+        refusal = procedure_refusal(procedure)
+        if refusal:
+            fail("config.procedure", refusal)
         call = check.get("call", "procedure")
         if call not in ("procedure", "function"):
             fail("config.call", "must be procedure or function")
@@ -192,9 +222,12 @@ class SqlKind:
     def execute(self, ctx: RunContext) -> Any:
         config = open_config(ctx.job)
         procedure = config["procedure"]
-        if not PROCEDURE.match(procedure) or not procedure_allowed(procedure):
+        refusal = (
+            procedure_refusal(procedure) if PROCEDURE.match(procedure) else "not an identifier"
+        )
+        if refusal:
             raise PermanentFailure(
-                f"config.procedure: {procedure!r} is not an allowed procedure identifier"
+                f"config.procedure: {procedure!r} is not an allowed procedure ({refusal})"
             )
         bound = self._bind(ctx, config)  # all rendering before anything runs
         redactor = Redactor.for_run(
@@ -226,6 +259,8 @@ class SqlKind:
                     watchdog.stop()
         except (PermanentFailure, RunCancelled, SoftTimeLimitExceeded):
             raise
+        except ValidationError as exc:  # the connection string's guard
+            raise PermanentFailure(redactor.redact(exc.message)) from None
         except Exception as exc:
             if watchdog is not None and watchdog.fired == "cancelled":
                 raise RunCancelled("cancelled; the procedure call was aborted") from None
