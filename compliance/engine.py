@@ -170,8 +170,9 @@ def fetch_sql(rule: Rule) -> tuple[list[dict[str, Any]], bool]:
     )
     with opener as (cursor, vendor):
         check_query(rule.query, vendor)  # in the dialect of the server reached
-        # No parameters → None, so a literal % in the query is not a placeholder.
-        cursor.execute(rule.query, params or None)
+        # No parameters → none passed, so a literal % in the query is not a
+        # placeholder (and pyodbc does not read None as one parameter).
+        cursor.execute(rule.query, params) if params else cursor.execute(rule.query)
         if cursor.description is None:
             raise RuleError("query returned no result set")
         columns = [d[0] for d in cursor.description]

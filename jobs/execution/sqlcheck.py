@@ -167,11 +167,13 @@ def check_read_only_role(cursor: Any, vendor: str) -> None:
     if vendor == "postgresql":
         cursor.execute(_PG_ROLE)
         row = cursor.fetchone()
-        name = row[-1] if row else "?"
-        for flag, reason in zip(row or (), _PG_REASONS, strict=False):
+        if row is None:
+            raise UnsafeQuery("cannot read the session's role")
+        name, flags = row[-1], [_truthy(v) for v in row[:-1]]
+        for flag, reason in zip(flags, _PG_REASONS, strict=False):
             if reason and flag:
                 raise UnsafeQuery(f"role {name!r} {reason}: use a read-only role")
-        if row and not row[5]:
+        if not flags[5]:
             raise UnsafeQuery(
                 f"role {name!r} is not read-only "
                 f"(ALTER ROLE {name} SET default_transaction_read_only = on)"
@@ -185,6 +187,11 @@ def check_read_only_role(cursor: Any, vendor: str) -> None:
             f"cannot verify that a {vendor} connection is read-only; "
             "compliance SQL rules need PostgreSQL or MariaDB/MySQL"
         )
+
+
+def _truthy(value: Any) -> bool:
+    # psqlodbc returns booleans as '1'/'0' text (BoolsAsChar), psycopg as bool.
+    return str(value).strip().lower() in ("1", "t", "true", "on")
 
 
 def _check_mysql_grant(grant: str) -> None:

@@ -153,7 +153,9 @@ def test_a_failing_rule_does_not_stop_the_others(start_worker, compliance_db):
     assert {r["rule"] for r in error_alert.details["rules"]} == {"bad-sql", "broken-python-check"}
 
 
-@pytest.mark.django_db(transaction=True, databases=RULE_DATABASES)  # rules read through their own connection
+@pytest.mark.django_db(
+    transaction=True, databases=RULE_DATABASES
+)  # rules read through their own connection
 def test_demo_is_idempotent_and_raises_one_alert_per_warehouse():
     first = demo_load()
     assert first["rules"] == 3 and first["warehouses"] == 3
