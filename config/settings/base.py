@@ -215,6 +215,11 @@ JOBS_SECRET_KEYS = env_list("JOBS_SECRET_KEYS", "")
 # PATH of the scrubbed base environment a process job starts with: the system
 # directories only, never the worker's own PATH (a virtualenv, ~/bin).
 JOBS_PROCESS_PATH = env_str("JOBS_PROCESS_PATH", "/usr/local/bin:/usr/bin:/bin")
+# Environment variables a process job may set (globs). An allowlist, because
+# interpreters read many variables as code (PYTHONWARNINGS, PERL5OPT,
+# NODE_OPTIONS, SHELLOPTS, JAVA_TOOL_OPTIONS …); a JOB_ prefix is a namespace
+# no runtime reads. PATH, HOME and the loader's variables are never settable.
+JOBS_PROCESS_ALLOWED_ENV = env_list("JOBS_PROCESS_ALLOWED_ENV", "JOB_*")
 # Circuit breaker per HTTP host: after this many consecutive transient failures
 # (5 rides out a short blip) calls stop for the cool-down (5m: long enough for an
 # API to recover, short enough that an hourly job loses at most one run).

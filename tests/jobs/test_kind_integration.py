@@ -139,7 +139,7 @@ def test_process_jobs_through_a_worker(start_worker, tmp_path):
                     "{Hostile}",
                     "{Token}",
                 ],
-                "env": {"API_PASSWORD": PROCESS_SECRET},
+                "env": {"JOB_API_PASSWORD": PROCESS_SECRET},
                 "secret_parameters": {"Token": PROCESS_SECRET},
             },
             "parameters": {
