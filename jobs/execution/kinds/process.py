@@ -19,7 +19,6 @@ into the run's output/stderr buffers (streamed to the row by the heartbeat).
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import os
 import pwd
 import re
@@ -39,50 +38,12 @@ from django.conf import settings
 
 from jobs.execution.configcheck import ConfigCheck, fail
 from jobs.execution.context import PermanentFailure, RunCancelled, RunContext
-from jobs.execution.kinds.interpreters import code_arguments
+from jobs.execution.kinds.process_rules import env_refusal, inline_code_refusal
 from jobs.execution.redact import Redactor
-from jobs.params import placeholders, render, validate_parameter_spec
+from jobs.params import render, validate_parameter_spec
 from jobs.secrets import open_config
 
 KEYS = {"executable", "args", "cwd", "env", "success_exit_codes"}
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Names a job may never set, whatever JOBS_PROCESS_ALLOWED_ENV says: the
-# fixed base (PATH, HOME decide what runs and which dotfiles load) and the
-# loader's and shells' code hooks (with them the executable allowlist would
-# mean nothing).
-_NEVER_ENV = re.compile(
-    r"^(PATH|HOME|LD_.*|DYLD_.*|BASH_FUNC_.*|BASH_ENV|ENV|GCONV_PATH|GLIBC_TUNABLES|HOSTALIASES)$"
-)
-
-
-def env_refusal(name: str) -> str | None:
-    """Why a job may not set the environment variable `name`, or None. An
-    allowlist (JOBS_PROCESS_ALLOWED_ENV globs, default JOB_*): interpreters
-    read too many variables as code (PYTHONWARNINGS, PERL5OPT, NODE_OPTIONS,
-    SHELLOPTS+PS4, JAVA_TOOL_OPTIONS, GIT_SSH_COMMAND …) for a denylist."""
-    if not _ENV_NAME.match(name):
-        return "is not a valid environment variable name"
-    if _NEVER_ENV.match(name):
-        return "is fixed by Jobwarden (it would change what runs)"
-    if not any(fnmatch.fnmatchcase(name, p) for p in settings.JOBS_PROCESS_ALLOWED_ENV):
-        allowed = ", ".join(settings.JOBS_PROCESS_ALLOWED_ENV) or "none"
-        return f"is not in JOBS_PROCESS_ALLOWED_ENV ({allowed})"
-    return None
-
-
-def inline_code_refusal(executable: str, args: list[Any]) -> tuple[int, str] | None:
-    """(index, message) of the first interpreter inline script that holds a
-    {placeholder} (jobs.execution.kinds.interpreters), or None."""
-    texts = [a if isinstance(a, str) else str(a) for a in args]
-    real = os.path.realpath(executable) if executable.startswith("/") else executable
-    for i in code_arguments([executable, real], texts):
-        if placeholders(texts[i]):
-            return i, (
-                "a {placeholder} inside an interpreter's inline script is code, not data: "
-                "pass the value as its own argument (sh -c 'echo \"$1\"' sh {name}; "
-                "sys.argv[1]) instead"
-            )
-    return None
 _GLOB = re.compile(r"[*?\[]")
 POLL = 0.1
 LINE_LIMIT = 8192  # a line without newline is cut into pieces, not buffered forever

@@ -1,4 +1,7 @@
-"""Which arguments of a process job are code: the inline script of an
+"""What a process job may not configure: environment variables outside the
+allowlist, and {placeholders} in code.
+
+Which arguments of a process job are code: the inline script of an
 interpreter (`sh -c SCRIPT`, `python -c CODE`, `perl -e CODE`, `node -e`,
 `awk PROGRAM` …). A {placeholder} there would splice a parameter value into
 code (`x; rm -rf ~`), so the process kind refuses it; values go in as their
@@ -9,8 +12,54 @@ timeout, nohup, setsid, stdbuf) are looked through.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
+from typing import Any
+
+from django.conf import settings
+
+from jobs.params import placeholders
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Names a job may never set, whatever JOBS_PROCESS_ALLOWED_ENV says: the
+# fixed base (PATH, HOME decide what runs and which dotfiles load) and the
+# loader's and shells' code hooks (with them the executable allowlist would
+# mean nothing).
+_NEVER_ENV = re.compile(
+    r"^(PATH|HOME|LD_.*|DYLD_.*|BASH_FUNC_.*|BASH_ENV|ENV|GCONV_PATH|GLIBC_TUNABLES|HOSTALIASES)$"
+)
+
+
+def env_refusal(name: str) -> str | None:
+    """Why a job may not set the environment variable `name`, or None. An
+    allowlist (JOBS_PROCESS_ALLOWED_ENV globs, default JOB_*): interpreters
+    read too many variables as code (PYTHONWARNINGS, PERL5OPT, NODE_OPTIONS,
+    SHELLOPTS+PS4, JAVA_TOOL_OPTIONS, GIT_SSH_COMMAND …) for a denylist."""
+    if not _ENV_NAME.match(name):
+        return "is not a valid environment variable name"
+    if _NEVER_ENV.match(name):
+        return "is fixed by Jobwarden (it would change what runs)"
+    if not any(fnmatch.fnmatchcase(name, p) for p in settings.JOBS_PROCESS_ALLOWED_ENV):
+        allowed = ", ".join(settings.JOBS_PROCESS_ALLOWED_ENV) or "none"
+        return f"is not in JOBS_PROCESS_ALLOWED_ENV ({allowed})"
+    return None
+
+
+def inline_code_refusal(executable: str, args: list[Any]) -> tuple[int, str] | None:
+    """(index, message) of the first interpreter inline script that holds a
+    {placeholder} (jobs.execution.kinds.interpreters), or None."""
+    texts = [a if isinstance(a, str) else str(a) for a in args]
+    real = os.path.realpath(executable) if executable.startswith("/") else executable
+    for i in code_arguments([executable, real], texts):
+        if placeholders(texts[i]):
+            return i, (
+                "a {placeholder} inside an interpreter's inline script is code, not data: "
+                "pass the value as its own argument (sh -c 'echo \"$1\"' sh {name}; "
+                "sys.argv[1]) instead"
+            )
+    return None
+
 
 # Interpreter family → a pattern for its executable's file name.
 _FAMILIES = {
