@@ -40,6 +40,8 @@ def parse(connection: str, field: str) -> dict[str, str]:
     keys. A repeated key is refused: drivers disagree on which one wins."""
     attrs: dict[str, str] = {}
     i, text = 0, connection or ""
+    if any(ord(ch) < 32 for ch in text):
+        _fail(field, "may not contain control characters")
     while i < len(text):
         eq = text.find("=", i)
         if eq < 0:
@@ -47,6 +49,8 @@ def parse(connection: str, field: str) -> dict[str, str]:
                 _fail(field, f"{text[i:].strip()[:40]!r} is not key=value")
             break
         key = text[i:eq].strip(" ;").lower()
+        if not key:
+            _fail(field, "an attribute without a key (expected key=value;…)")
         i = eq + 1
         while i < len(text) and text[i] == " ":
             i += 1
@@ -146,9 +150,10 @@ def split_host(server: str, port: str | None, field: str) -> tuple[str, int | No
 def _port(value: str | None, field: str) -> int | None:
     if value is None or not value.strip():
         return None
-    if not value.strip().isdigit() or not 1 <= int(value) <= 65535:
+    digits = value.strip()
+    if not (digits.isascii() and digits.isdigit()) or not 1 <= int(digits) <= 65535:
         _fail(field, f"port {value!r} is not a number from 1 to 65535")
-    return int(value)
+    return int(digits)
 
 
 def _check_address(attrs: dict[str, str], field: str, *, resolve: bool) -> None:

@@ -110,6 +110,8 @@ def _check_tokens(tokens: list[Any], dialect: str) -> None:
 def _check_tree(text: str, dialect: str) -> None:
     try:
         tree = sqlglot.parse_one(text, read=dialect)
+    except RecursionError:
+        raise UnsafeQuery("query is nested too deeply to check") from None
     except SqlglotError:
         # Syntax sqlglot does not model (the lexer above already proved one
         # SELECT statement); the database parses it inside a read-only

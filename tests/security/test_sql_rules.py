@@ -187,3 +187,33 @@ def test_a_stored_smuggling_parameter_query_runs_nothing():
         with pytest.raises(UnresolvedParameter, match="single statement"):
             resolve_parameters(job, run_id="r1")
     assert not table_exists(table)
+
+
+@pytest.fixture
+def maria_reader():
+    """A MariaDB account holding SELECT on the test schema only."""
+    import pyodbc
+
+    from tests.jobs.kinds_support import MARIADB
+
+    admin = pyodbc.connect(MARIADB, autocommit=True)
+    admin.execute("CREATE USER IF NOT EXISTS 'jw_rule_reader'@'%'")
+    admin.execute("GRANT SELECT ON test.* TO 'jw_rule_reader'@'%'")
+    admin.close()
+    return MARIADB.replace("UID=root", "UID=jw_rule_reader")
+
+
+@pytest.mark.django_db(databases=RULE_DATABASES)
+def test_mariadb_rules_refuse_an_account_with_write_grants(admin_client, maria_reader):
+    from tests.jobs.kinds_support import MARIADB
+
+    for name, odbc in (("maria-root", MARIADB), ("maria-reader", maria_reader)):
+        body = {"name": name, "area": "maria", "query": "SELECT 1 AS n", "connection": odbc}
+        assert admin_client.post(RULES, body, format="json").status_code == 201
+    results = {r["rule"]: r for r in compliance_check(job=compliance_job(), area="maria")["rules"]}
+    assert results["maria-root"]["status"] == "error"
+    assert "connection refused: the account" in results["maria-root"]["error"]
+    assert (results["maria-reader"]["status"], results["maria-reader"]["violations"]) == (
+        "violations",
+        1,
+    )
