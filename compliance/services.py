@@ -7,6 +7,7 @@ import logging
 from collections import defaultdict
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -14,7 +15,14 @@ from django.utils.text import slugify
 from alerts.models import AlertType
 from alerts.services import alert_raise, alerts_resolve_recovered
 from compliance import registry
-from compliance.engine import RuleError, check_alias, check_query, evaluate, severity_for
+from compliance.engine import (
+    RuleError,
+    check_alias,
+    check_query,
+    evaluate,
+    rule_vendor,
+    severity_for,
+)
 from compliance.models import Rule, RuleKind
 from jobs import secrets as jobs_secrets
 from jobs.actors import Actor
@@ -165,22 +173,39 @@ def _apply(rule: Rule, data: dict[str, Any]) -> None:
     if not rule.area:
         raise ValidationError("area is required", fields={"area": "required"})
     if rule.kind == RuleKind.SQL:
-        try:
-            check_query(rule.query)
-            if rule.database and rule.connection_secret:
-                raise RuleError(
-                    "give either database (a Django alias) or connection (ODBC), not both"
-                )
-            if not rule.connection_secret:
-                rule.database = rule.database or "default"
-                check_alias(rule.database)
-        except RuleError as exc:
-            field = (
-                "query"
-                if "query" in str(exc) or "statement" in str(exc) or "SELECT" in str(exc)
-                else "database"
-            )
-            raise ValidationError(f"{field}: {exc}", fields={field: str(exc)}) from None
+        _check_sql_target(rule)
+
+
+def _check_sql_target(rule: Rule) -> None:
+    """Where the rule runs (an allowed alias, or an ODBC string through the
+    network and driver guards), then its query in that target's dialect."""
+    from jobs.execution.sqlconn import check_odbc_connection
+
+    try:
+        if rule.database and rule.connection_secret:
+            raise RuleError("give either database (a Django alias) or connection (ODBC), not both")
+        if rule.connection_secret:
+            check_odbc_connection(rule_connection_string(rule), "connection", resolve=False)
+        else:
+            rule.database = rule.database or _default_alias()
+            check_alias(rule.database)
+    except RuleError as exc:
+        raise ValidationError(f"database: {exc}", fields={"database": str(exc)}) from None
+    try:
+        check_query(rule.query, rule_vendor(rule))
+    except RuleError as exc:
+        raise ValidationError(f"query: {exc}", fields={"query": str(exc)}) from None
+
+
+def _default_alias() -> str:
+    """A rule without database or connection uses the first alias listed in
+    COMPLIANCE_SQL_DATABASES; with none listed it must name a connection."""
+    if not settings.COMPLIANCE_SQL_DATABASES:
+        raise RuleError(
+            "no database is configured for SQL rules (set COMPLIANCE_DATABASE_URL "
+            "to a read-only role, or give an ODBC connection)"
+        )
+    return settings.COMPLIANCE_SQL_DATABASES[0]
 
 
 def rule_get(rule_ref: int | str) -> Rule:

@@ -246,12 +246,29 @@ JOBS_LOAD_EXAMPLES = env_bool("JOBS_LOAD_EXAMPLES", False)
 # Job kinds (see jobs.execution.kinds)
 JOBS_PROCESS_ALLOWED_EXECUTABLES = env_list("JOBS_PROCESS_ALLOWED_EXECUTABLES", "")
 JOBS_HTTP_ALLOWED_NETWORKS = env_list("JOBS_HTTP_ALLOWED_NETWORKS", "")
+# Procedures SQL jobs may call (names or globs, e.g. reporting.*). Empty: any
+# schema-qualified procedure (a bare name can resolve to a built-in). System
+# functions (pg_catalog, information_schema, mysql, sys, performance_schema,
+# pg_*, lo_*, dblink*) are never callable, listed or not.
 JOBS_SQL_ALLOWED_PROCEDURES = env_list("JOBS_SQL_ALLOWED_PROCEDURES", "")
+# ODBC drivers connection strings may name (as registered in odbcinst.ini).
+# Empty: any registered driver; a file path is never accepted.
+JOBS_SQL_ALLOWED_DRIVERS = env_list("JOBS_SQL_ALLOWED_DRIVERS", "")
+# Non-public networks ODBC connections may reach (CIDRs), like
+# JOBS_HTTP_ALLOWED_NETWORKS for HTTP jobs. Kept apart because a database
+# normally sits on a private network that HTTP jobs must not reach; empty
+# means public addresses only, so list the database subnets.
+JOBS_SQL_ALLOWED_NETWORKS = env_list("JOBS_SQL_ALLOWED_NETWORKS", "")
 # Fernet keys, newest first; older keys still decrypt (rotation).
 JOBS_SECRET_KEYS = env_list("JOBS_SECRET_KEYS", "")
 # PATH of the scrubbed base environment a process job starts with: the system
 # directories only, never the worker's own PATH (a virtualenv, ~/bin).
 JOBS_PROCESS_PATH = env_str("JOBS_PROCESS_PATH", "/usr/local/bin:/usr/bin:/bin")
+# Environment variables a process job may set (globs). An allowlist, because
+# interpreters read many variables as code (PYTHONWARNINGS, PERL5OPT,
+# NODE_OPTIONS, SHELLOPTS, JAVA_TOOL_OPTIONS …); a JOB_ prefix is a namespace
+# no runtime reads. PATH, HOME and the loader's variables are never settable.
+JOBS_PROCESS_ALLOWED_ENV = env_list("JOBS_PROCESS_ALLOWED_ENV", "JOB_*")
 # Circuit breaker per HTTP host: after this many consecutive transient failures
 # (5 rides out a short blip) calls stop for the cool-down (5m: long enough for an
 # API to recover, short enough that an hourly job loses at most one run).
@@ -469,9 +486,17 @@ COMPLIANCE_DEFAULT_ROW_LIMIT = env_int("COMPLIANCE_DEFAULT_ROW_LIMIT", 1000, min
 COMPLIANCE_DEFAULT_TIMEOUT = env_duration("COMPLIANCE_DEFAULT_TIMEOUT", "60s")
 # Violating rows kept per rule on the run's result (the rest are counted).
 COMPLIANCE_SAMPLE_ROWS = env_int("COMPLIANCE_SAMPLE_ROWS", 10, minimum=0)
-# Django aliases SQL rules may query. The demo's business tables live in the
-# app database, hence "default"; in production point rules at the business
-# database (an alias or an ODBC connection) and drop "default" from this list.
-COMPLIANCE_SQL_DATABASES = env_list("COMPLIANCE_SQL_DATABASES", "default")
+# The business database SQL rules query, as the "compliance" alias: a URL
+# whose role can only read (checked at every connect: not a superuser, no
+# write or create privilege, default_transaction_read_only on). Jobwarden's
+# own database ("default": tokens, password hashes, secrets) is never a
+# target, so there is no default; rules may also name an ODBC connection.
+COMPLIANCE_DATABASE_URL = env_str("COMPLIANCE_DATABASE_URL", "")
+if COMPLIANCE_DATABASE_URL:
+    DATABASES["compliance"] = dj_database_url.parse(COMPLIANCE_DATABASE_URL)
+# Django aliases SQL rules may query; the first is used by rules that name none.
+COMPLIANCE_SQL_DATABASES = env_list(
+    "COMPLIANCE_SQL_DATABASES", "compliance" if COMPLIANCE_DATABASE_URL else ""
+)
 # Extra modules holding @rule Python checks, besides each app's compliance_rules.py.
 COMPLIANCE_RULE_MODULES = env_list("COMPLIANCE_RULE_MODULES", "")

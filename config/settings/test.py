@@ -4,6 +4,8 @@ import os
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/jobwarden")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+# The test databases reached through ODBC (MariaDB, PostgreSQL) run on loopback.
+os.environ.setdefault("JOBS_SQL_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 os.environ.setdefault("JOBS_SECRET_KEYS", "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0=")
 
 from config.settings.base import *  # noqa: E402,F403

@@ -56,8 +56,10 @@ class Target:
         return f"{self.host}:{self.port}".lower()
 
 
-def allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return [ipaddress.ip_network(n, strict=False) for n in settings.JOBS_HTTP_ALLOWED_NETWORKS]
+def allowed_networks(
+    setting: str = "JOBS_HTTP_ALLOWED_NETWORKS",
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(n, strict=False) for n in getattr(settings, setting)]
 
 
 def _embedded_v4(ip: IPAddress) -> ipaddress.IPv4Address | None:
@@ -99,20 +101,21 @@ def why_blocked(ip: IPAddress) -> str | None:
     return None
 
 
-def check_ip(address: str | IPAddress, *, host: str = "") -> IPAddress:
-    """Raise BlockedAddress unless `address` may be contacted."""
+def check_ip(
+    address: str | IPAddress, *, host: str = "", setting: str = "JOBS_HTTP_ALLOWED_NETWORKS"
+) -> IPAddress:
+    """Raise BlockedAddress unless `address` may be contacted; `setting`
+    names the allowlist of networks (HTTP jobs, or SQL connections)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0] if isinstance(address, str) else address)
     reason = why_blocked(ip)
     if reason is None:
         return ip
     candidates = [ip] + ([_embedded_v4(ip)] if _embedded_v4(ip) else [])
-    for network in allowed_networks():
+    for network in allowed_networks(setting):
         if any(c.version == network.version and c in network for c in candidates):
             return ip
     shown = f"{host} ({ip})" if host and host != str(ip) else str(ip)
-    raise BlockedAddress(
-        f"refused to connect to {shown}: {reason} (not in JOBS_HTTP_ALLOWED_NETWORKS)"
-    )
+    raise BlockedAddress(f"refused to connect to {shown}: {reason} (not in {setting})")
 
 
 def parse_host(host: str) -> str:

@@ -1,0 +1,26 @@
+"""The personas of tests/api (admin, operator, viewer … clients) for the
+attacks performed here through the public doors."""
+
+import pytest
+
+from tests.api.conftest import (  # noqa: F401 - fixtures
+    admin_client,
+    anon_client,
+    operator_client,
+    outsider_client,
+    viewer_client,
+)
+
+
+@pytest.fixture
+def executor_client(db):
+    """An admin who also holds manage_execution_jobs: may define process and
+    SQL jobs, so what is refused here is refused for everyone."""
+    from django.contrib.auth.models import Permission
+
+    from tests.api.conftest import _client
+    from tests.monitoring.history import user_with_role
+
+    user = user_with_role("admin", "exa")
+    user.user_permissions.add(Permission.objects.get(codename="manage_execution_jobs"))
+    return _client(user)
