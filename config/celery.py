@@ -11,3 +11,25 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Dead time-limit timers out of each worker's event loop (jobs.worker_steps).
 app.steps["worker"].add(TimerCompaction)
+
+# Celery's canvas tasks run whatever their message names: celery.map and
+# starmap call any registered task in the worker with arguments of the
+# message's choosing (past every check a message gets); group, chain, chord
+# and chunks publish new messages from inside the worker. Jobwarden uses no
+# canvas, so a worker that has none refuses such a message as unregistered
+# (logged). backend_cleanup and accumulate stay: they take no orders.
+CANVAS_TASKS = (
+    "celery.map",
+    "celery.starmap",
+    "celery.chunks",
+    "celery.group",
+    "celery.chain",
+    "celery.chord",
+    "celery.chord_unlock",
+)
+
+
+@app.on_after_finalize.connect
+def _drop_canvas_tasks(sender: Celery, **_: object) -> None:
+    for name in CANVAS_TASKS:
+        sender.tasks.pop(name, None)

@@ -3,6 +3,7 @@ journal (jobs.runlog); and ending a run for its worker (sweeper, parent)."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from datetime import datetime
@@ -11,11 +12,13 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from jobs import runlog
+from jobs import runlog, signing
 from jobs.execution import lease
 from jobs.models import JobRun, RunStatus, RunTrigger
 from jobs.runstore import job_cache
 from jobs.services.runs.base import Claim, Outcome, claim_ttl, run_end_unstarted
+
+logger = logging.getLogger(__name__)
 
 _MAX_ERROR = 10_000
 
@@ -28,17 +31,38 @@ def run_start(
     job_id: int | None = None,
     message: dict[str, Any] | None = None,
     sent: float | None = None,
+    signature: str | None = None,
 ) -> Claim:
     """Claim a delivered run for this worker, enforcing enabled and overlap.
 
     Returns a Claim: claimed (execute it), wait (overlap=queue, check again
-    later), or neither (skipped, cancelled, or a duplicate delivery). The
-    happy path is one Redis call (two with an overlap lease): the run comes
-    from its message, the job definition from the per-process cache, checked
-    against the version the job's last change published.
+    later), or neither (skipped, cancelled, a duplicate delivery, or a
+    message Jobwarden did not sign: refused and logged, nothing recorded).
+    The happy path is one Redis call (two with an overlap lease): the run
+    comes from its message, the job definition from the per-process cache,
+    checked against the version the job's last change published.
     """
-    if job_id is None or message is None:  # a message from an older release
+    if job_id is None or message is None:
+        # A message from an older release: executes only the run recorded
+        # in the database under this id, as recorded, if still queued.
         return _start_from_database(run_id, worker=worker, pid=pid)
+    if not signing.run_message_valid(run_id, job_id, sent, message, signature):
+        # Not sent by Jobwarden for a recorded run (or altered on the way):
+        # someone with access to the broker made it. Nothing is written for
+        # it, so a flood of them cannot fill the history or the journal.
+        logger.warning(
+            "refused run message %s for job id %r: its signature does not match a run "
+            "Jobwarden recorded (forged or altered on the broker); not run",
+            run_id,
+            job_id,
+        )
+        return Claim(run=None)
+    return _claim_message(run_id, worker=worker, pid=pid, job_id=job_id, message=message, sent=sent)
+
+
+def _claim_message(
+    run_id: str, *, worker: str, pid: int, job_id: int, message: dict[str, Any], sent: float | None
+) -> Claim:
     if sent is None or time.time() - sent >= settings.JOBS_CLAIM_MEMORY:
         # Old enough that an earlier claim of this run may be forgotten:
         # the database says whether it is still waiting.
@@ -125,7 +149,7 @@ def _start_from_database(run_id: str, *, worker: str, pid: int) -> Claim:
         found = JobRun.objects.select_related("job").filter(pk=run_id).first()
     if found is None or found.status != RunStatus.QUEUED:
         return Claim(run=None)
-    return run_start(
+    return _claim_message(
         run_id,
         worker=worker,
         pid=pid,
