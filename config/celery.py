@@ -2,7 +2,7 @@ import os
 
 from celery import Celery
 
-from jobs.worker_steps import TimerCompaction
+from jobs.worker_steps import RemoteControlGuard, TimerCompaction
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
@@ -11,6 +11,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Dead time-limit timers out of each worker's event loop (jobs.worker_steps).
 app.steps["worker"].add(TimerCompaction)
+# Remote-control commands from the broker: inspection, and revoking a run
+# whose cancel Jobwarden recorded; nothing else (jobs.worker_steps).
+app.steps["worker"].add(RemoteControlGuard)
 
 # Celery's canvas tasks run whatever their message names: celery.map and
 # starmap call any registered task in the worker with arguments of the

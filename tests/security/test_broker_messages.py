@@ -153,3 +153,41 @@ def test_forged_fire_of_a_job_not_due_and_celery_canvas_tasks_are_refused(start_
     time.sleep(0.5)
     assert not JobRun.objects.filter(job__in=[job, once]).exists()
     assert Job.objects.get(pk=job.pk).next_run_at == job.next_run_at
+
+
+def _running(run_id, timeout=30):
+    def check():
+        runlog.flush()
+        return JobRun.objects.filter(pk=run_id, status="running").first()
+
+    return wait_until(check, timeout=timeout, message=f"run {run_id} running")
+
+
+def test_remote_control_from_the_broker_is_refused_but_a_recorded_cancel_terminates(
+    start_worker,
+):
+    worker = start_worker(concurrency=1)
+    job = JobFactory(target="tests.jobs.sample_jobs:sleep", parameters={"seconds": 60})
+    run = run_trigger(job.name, actor=Actor.cli("ops"), trigger="cli")
+    _running(run.pk)
+
+    # Terminating a run nobody cancelled (it would be recorded as cancelled,
+    # with no audit record), and stopping the worker: refused, with a reply.
+    replies = app.control.revoke(
+        str(run.pk), terminate=True, signal="SIGKILL", reply=True, timeout=3
+    )
+    assert replies and all("error" in r for reply in replies for r in reply.values())
+    replies = app.control.broadcast("shutdown", reply=True, timeout=3)
+    assert replies and all("error" in r for reply in replies for r in reply.values())
+    worker.wait_for(f"refused remote-control revoke of {run.pk}")
+    worker.wait_for("refused remote-control command 'shutdown'")
+    time.sleep(1)
+    assert worker.popen.poll() is None
+    assert _running(run.pk, timeout=1)
+
+    # Jobwarden's own revoke (the sweeper's, for a recorded cancel that the
+    # run ignored) still terminates it.
+    JobRun.objects.filter(pk=run.pk).update(cancel_requested_at=datetime.now(UTC))
+    app.control.revoke(str(run.pk), terminate=True, signal="SIGKILL")
+    ended = _final(run.pk)
+    assert ended.status == "cancelled" and "terminated" in ended.error
