@@ -78,7 +78,7 @@ def test_a_forged_run_message_is_refused_and_logged_and_a_recorded_one_runs(star
     assert not marker.exists()
     # Acknowledged, not executed, and no trace a reader could take for a run.
     assert not JobRun.objects.filter(pk=forged_id).exists()
-    worker.wait_for(f"refused run message {forged_id}")
+    worker.wait_for(f"refused run message '{forged_id}'")
     assert REFUSED in worker.text()
     assert JobRun.objects.filter(job=job).count() == 1
 
@@ -105,7 +105,7 @@ def test_a_recorded_runs_message_altered_in_redis_is_refused(start_worker, tmp_p
     assert not marker.exists()
     recorded = JobRun.objects.get(pk=run.pk)
     assert (recorded.status, recorded.triggered_by) == ("queued", "ops")
-    worker.wait_for(f"refused run message {run.pk}")
+    worker.wait_for(f"refused run message '{run.pk}'")
 
 
 def _recurring(**kw):

@@ -42,27 +42,23 @@ def run_start(
     comes from its message, the job definition from the per-process cache,
     checked against the version the job's last change published.
     """
-    if job_id is None or message is None:
-        # A message from an older release: executes only the run recorded
-        # in the database under this id, as recorded, if still queued.
-        return _start_from_database(run_id, worker=worker, pid=pid)
-    if not signing.run_message_valid(run_id, job_id, sent, message, signature):
-        # Not sent by Jobwarden for a recorded run (or altered on the way):
-        # someone with access to the broker made it. Nothing is written for
-        # it, so a flood of them cannot fill the history or the journal.
+    if (
+        job_id is None
+        or message is None
+        or not signing.run_message_valid(run_id, job_id, sent, message, signature)
+    ):
+        # Not sent by Jobwarden for a recorded run: made by someone with
+        # access to the broker, altered on the way, or sent by a release
+        # before signatures (the sweeper sends a run that is still queued
+        # again after JOBS_REQUEUE_AFTER, signed). Nothing is written for it,
+        # so a flood of them cannot fill the history or the journal.
         logger.warning(
-            "refused run message %s for job id %r: its signature does not match a run "
-            "Jobwarden recorded (forged or altered on the broker); not run",
+            "refused run message %.100r for job id %.100r: its signature does not match a run "
+            "Jobwarden recorded (forged, altered on the broker, or unsigned); not run",
             run_id,
             job_id,
         )
         return Claim(run=None)
-    return _claim_message(run_id, worker=worker, pid=pid, job_id=job_id, message=message, sent=sent)
-
-
-def _claim_message(
-    run_id: str, *, worker: str, pid: int, job_id: int, message: dict[str, Any], sent: float | None
-) -> Claim:
     if sent is None or time.time() - sent >= settings.JOBS_CLAIM_MEMORY:
         # Old enough that an earlier claim of this run may be forgotten:
         # the database says whether it is still waiting.
@@ -140,23 +136,6 @@ def _claim_message(
         setattr(run, name, value)
     run.status = RunStatus.RUNNING
     return Claim(run=run, claimed=True, lease_key=key)
-
-
-def _start_from_database(run_id: str, *, worker: str, pid: int) -> Claim:
-    found = JobRun.objects.select_related("job").filter(pk=run_id).first()
-    if found is None:
-        runlog.flush()
-        found = JobRun.objects.select_related("job").filter(pk=run_id).first()
-    if found is None or found.status != RunStatus.QUEUED:
-        return Claim(run=None)
-    return _claim_message(
-        run_id,
-        worker=worker,
-        pid=pid,
-        job_id=found.job_id,
-        message=runlog.message_values(found),
-        sent=time.time(),  # just checked: still queued
-    )
 
 
 def run_finish(claim: Claim, outcome: Outcome) -> None:
