@@ -32,8 +32,8 @@ worker: install ## One Celery worker (jobs and system queues)
 beat: install ## Celery beat reading the schedule from the database
 	$(BIN)/celery -A config beat -l INFO
 
-flower: install ## Flower, behind basic auth (FLOWER_BASIC_AUTH=user:password)
-	$(BIN)/celery -A config flower --basic-auth=$${FLOWER_BASIC_AUTH:?set FLOWER_BASIC_AUTH=user:password}
+flower: install ## Flower, read-only, on 127.0.0.1 (FLOWER_BASIC_AUTH=user:password in the environment)
+	$(BIN)/celery -A config flower --conf=config/flower.py
 
 migrate: install ## Apply database migrations
 	$(MANAGE) migrate

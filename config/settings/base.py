@@ -223,6 +223,13 @@ JOBS_REQUEUE_AFTER = env_duration("JOBS_REQUEUE_AFTER", "10m")
 CELERY_BEAT_SCHEDULE = {
     "jobwarden-sweep": {"task": "jobs.sweep", "schedule": JOBS_SWEEP_INTERVAL},
 }
+# Celery remote-control commands that change a worker (terminate, shutdown,
+# pool, rate/time limits, consumers) come from anyone who can write to the
+# broker, past roles and audit: off, a worker answers only inspection and a
+# revoke of a run whose cancel Jobwarden recorded (jobs.worker_steps). Turn
+# on only where the broker is as trusted as the admin (e.g. with Flower's
+# FLOWER_ALLOW_CONTROL).
+JOBS_WORKER_REMOTE_CONTROL = env_bool("JOBS_WORKER_REMOTE_CONTROL", False)
 # Workers cache job definitions this long. Each change also publishes the
 # job's version to Redis, which the claim compares: the next run sees it.
 JOBS_DEFINITION_CACHE_SECONDS = env_float("JOBS_DEFINITION_CACHE_SECONDS", 2.0, minimum=0)

@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 # and code triggers are routine operation, not management.
 _AUDITED_SOURCES = {"admin", "api", "cli"}
 _TRIGGERS = frozenset(RunTrigger.values)
+# Beat may send a fire this much before its instant by the worker's clock.
+_FIRE_EARLY = timedelta(seconds=1)
 
 
 def run_trigger(
@@ -136,7 +138,10 @@ def run_fire_scheduled(job_name: str, now: datetime | None = None) -> JobRun | N
 
     The fire is named by its scheduled instant, and (job, scheduled_for) is
     unique: a second dispatch of the same fire -- a second beat, a redelivered
-    message -- finds the row and does nothing.
+    message -- finds the row and does nothing. Only a fire the job's recorded
+    schedule makes due is recorded (at or after its next_run_at, not in the
+    future), so a fire message that beat did not send (pushed to the broker,
+    or by Flower) cannot run a job early; it is logged and ignored.
     """
     now = now or timezone.now()
     job = Job.objects.filter(name=job_name).first()
@@ -146,11 +151,21 @@ def run_fire_scheduled(job_name: str, now: datetime | None = None) -> JobRun | N
         # Beat may send a fire a little early or late; name the latest fire
         # at or before now (a day back covers any beat outage we catch up on).
         scheduled_for = cron.previous_fire(
-            job.cron, job.timezone, now + timedelta(seconds=1), timedelta(days=1)
+            job.cron, job.timezone, now + _FIRE_EARLY, timedelta(days=1)
         )
     else:
         scheduled_for = job.run_at
     if scheduled_for is None:
+        return None
+    if not _fire_is_due(job, scheduled_for, now):
+        logger.warning(
+            "scheduled fire of %r ignored: not due (fire %s, next recorded fire %s, now %s); "
+            "a duplicate dispatch, or a message beat did not send",
+            job.name,
+            scheduled_for.isoformat(),
+            job.next_run_at.isoformat() if job.next_run_at else None,
+            now.isoformat(),
+        )
         return None
     try:
         with transaction.atomic():
@@ -173,3 +188,13 @@ def run_fire_scheduled(job_name: str, now: datetime | None = None) -> JobRun | N
         )
         return None
     return run
+
+
+def _fire_is_due(job: Job, scheduled_for: datetime, now: datetime) -> bool:
+    if scheduled_for > now + _FIRE_EARLY:  # a one-shot job's run_at still ahead
+        return False
+    if job.is_recurring:
+        # next_run_at is the fire the schedule waits for (set when the job
+        # was saved, advanced by each fire): an earlier instant is not due.
+        return job.next_run_at is not None and job.next_run_at <= scheduled_for
+    return True
