@@ -51,9 +51,12 @@ def channel(settings):
 
 
 @pytest.fixture
-def rule():
+def rule(compliance_db):
     JobFactory(name="compliance-check", target="compliance.jobs:compliance_check")
-    return rule_create({"name": "one", "area": "a", "query": "SELECT 1 WHERE false"}, actor=SYSTEM)
+    return rule_create(
+        {"name": "one", "area": "a", "query": "SELECT 1 WHERE false", "database": "compliance"},
+        actor=SYSTEM,
+    )
 
 
 def test_staff_viewer_cannot_send_a_channel_test_from_the_admin(staff_viewer, channel):
