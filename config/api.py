@@ -25,14 +25,17 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DataError
 from django.http import Http404
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from jobs.actors import Actor
 from jobs.errors import JobwardenError
+from jobs.limits import check_instant
 from jobs.schedule import ScheduleError
 
 log = logging.getLogger(__name__)
@@ -261,6 +264,46 @@ class RunCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def decode_cursor(self, request: Any) -> Any:
+        """DRF's decoding, plus the position must be an instant in range: a
+        forged cursor (`p=%00`) would otherwise reach the query as a bad date."""
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                position = parse_datetime(cursor.position)
+                if position is None:
+                    raise ValueError(cursor.position)
+                check_instant(position)
+            except ValueError:
+                raise exceptions.NotFound(self.invalid_cursor_message) from None
+        return cursor
+
+
+# --- parsing ----------------------------------------------------------------------
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "request body too large"
+    default_code = "too_large"
+
+
+class BoundedJSONParser(JSONParser):
+    """DRF's JSON parser with two bounds it lacks: the body size (DRF reads
+    the stream, bypassing DATA_UPLOAD_MAX_MEMORY_SIZE) and nesting beyond
+    Python's recursion limit (a RecursionError, i.e. a 500, otherwise)."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        request = (parser_context or {}).get("request")
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        length = request.META.get("CONTENT_LENGTH") if request is not None else None
+        if limit is not None and length and str(length).isdigit() and int(length) > limit:
+            raise PayloadTooLarge(f"request body over {limit} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)")
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply") from None
 
 
 __all__ = [
