@@ -93,7 +93,9 @@ def check_instant(value: datetime) -> datetime:
     except OverflowError:
         utc = None
     if utc is None or not MIN_INSTANT <= utc < MAX_INSTANT:
-        raise ValueError(f"is out of range (years {MIN_INSTANT.year} to {MAX_INSTANT.year - 1}, UTC)")
+        raise ValueError(
+            f"is out of range (years {MIN_INSTANT.year} to {MAX_INSTANT.year - 1}, UTC)"
+        )
     return utc
 
 

@@ -176,9 +176,7 @@ def _number(
         except OverflowError:
             value = math.inf
         if math.isnan(value) or value < minimum or (top is not None and value > top):
-            bound = (
-                f"between {minimum:g} and {top:g}" if top is not None else f">= {minimum:g}"
-            )
+            bound = f"between {minimum:g} and {top:g}" if top is not None else f">= {minimum:g}"
             raise ValueError(f"must be {bound}, got {value:g}")
         return value
 
