@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import DataError
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
@@ -102,6 +103,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         logging.getLogger(__name__).warning("rejected input: %s", first_line)
         return Response(
             error_body("invalid", f"input the database cannot store: {first_line}"), status=400
+        )
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            error_body("too_large", f"request body over {limit} bytes"),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "not found")
@@ -283,23 +290,12 @@ class RunCursorPagination(CursorPagination):
 # --- parsing ----------------------------------------------------------------------
 
 
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "request body too large"
-    default_code = "too_large"
-
-
 class BoundedJSONParser(JSONParser):
-    """DRF's JSON parser with two bounds it lacks: the body size (DRF reads
-    the stream, bypassing DATA_UPLOAD_MAX_MEMORY_SIZE) and nesting beyond
-    Python's recursion limit (a RecursionError, i.e. a 500, otherwise)."""
+    """DRF's JSON parser, with a 400 for nesting beyond Python's recursion
+    limit (a RecursionError, i.e. a 500, otherwise). The body's size is bounded
+    before parsing, by DATA_UPLOAD_MAX_MEMORY_SIZE (a 413, see exception_handler)."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        request = (parser_context or {}).get("request")
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        length = request.META.get("CONTENT_LENGTH") if request is not None else None
-        if limit is not None and length and str(length).isdigit() and int(length) > limit:
-            raise PayloadTooLarge(f"request body over {limit} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)")
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
