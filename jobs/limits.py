@@ -114,22 +114,35 @@ def clamp_seconds(value: float, maximum: float | None = None) -> float:
     return min(max(value, 0.0), top)
 
 
-def check_queue_name(value: str) -> str:
-    """A broker queue a job may publish to ('' is the default queue)."""
-    if not value:
-        return value
+def queue_name_problem(value: str) -> str | None:
+    """Why `value` cannot be a job queue (malformed or reserved), or None."""
     if not _QUEUE.match(value):
-        raise ValueError(
+        return (
             f"{value[:80]!r} is not a queue name (a letter or digit, then letters, "
             "digits, '_', '.' or '-', at most 64 characters)"
         )
+    if _RESERVED_QUEUE.match(value):
+        return f"{value!r} is reserved for the broker or Jobwarden"
+    return None
+
+
+def check_queue_name(value: str) -> str:
+    """A broker queue a job may publish to ('' is the default queue): one of
+    JOBS_QUEUES (themselves checked at start-up, jobs.checks), or when that
+    list is empty any well-formed name that is not reserved."""
+    if not value:
+        return value
     allowed = set(settings.JOBS_QUEUES)
     if allowed:
         allowed.add(settings.JOBS_DEFAULT_QUEUE)
         if value not in allowed:
-            raise ValueError(f"{value!r} is not one of JOBS_QUEUES ({', '.join(sorted(allowed))})")
-    elif _RESERVED_QUEUE.match(value):
-        raise ValueError(f"{value!r} is reserved for the broker or Jobwarden")
+            raise ValueError(
+                f"{value[:80]!r} is not one of JOBS_QUEUES ({', '.join(sorted(allowed))})"
+            )
+        return value
+    problem = queue_name_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 

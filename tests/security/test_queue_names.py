@@ -62,3 +62,13 @@ def test_without_a_list_any_well_formed_name_but_a_reserved_one_is_allowed(
     assert Job.objects.filter(name="queued", queue="etl.nightly").exists()
     spec = {**PYTHON, "name": "reserved", "queue": queue}
     assert_error(admin_client.post("/api/v1/jobs/", spec, format="json"), 400)
+
+
+@pytest.mark.parametrize("queues", [["jobs", "celery"], ["jobs", "jobwarden:runlog"]])
+def test_a_configured_queue_that_is_an_internal_key_fails_the_start_up_check(settings, queues):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.JOBS_QUEUES = queues
+    with pytest.raises(SystemCheckError, match=r"jobs\.E010"):
+        call_command("check")
