@@ -27,6 +27,7 @@ from compliance.models import Rule, RuleKind
 from jobs import secrets as jobs_secrets
 from jobs.actors import Actor
 from jobs.errors import NotFound, ValidationError
+from jobs.limits import check_json, check_text, field_error
 from jobs.services.audit import SECRET_MASK, audit_record, diff_fields
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,10 @@ def _snapshot(rule: Rule) -> dict[str, Any]:
     }
 
 
+# The columns' own lengths; description and query take JOBS_MAX_TEXT_LENGTH.
+_RULE_TEXT_LIMITS = {"area": 200, "database": 100}
+
+
 def _apply(rule: Rule, data: dict[str, Any]) -> None:
     """Validate and assign; raises ValidationError naming the field."""
     unknown = sorted(set(data) - set(RULE_FIELDS) - {"kind"})
@@ -115,12 +120,13 @@ def _apply(rule: Rule, data: dict[str, Any]) -> None:
             raise ValidationError(
                 "name must be a slug (lower-case letters, digits, -)", fields={"name": "invalid"}
             )
-        rule.name = data["name"]
+        rule.name = field_error("name", check_text, data["name"], max_length=200)
     for text in ("area", "description", "query", "database"):
         if text in data:
             if not isinstance(data[text], str):
                 raise ValidationError(f"{text} must be a string", fields={text: "not a string"})
-            setattr(rule, text, data[text].strip())
+            limit = _RULE_TEXT_LIMITS.get(text)  # None: JOBS_MAX_TEXT_LENGTH
+            setattr(rule, text, field_error(text, check_text, data[text].strip(), max_length=limit))
     if "enabled" in data:
         if not isinstance(data["enabled"], bool):
             raise ValidationError(
@@ -132,7 +138,7 @@ def _apply(rule: Rule, data: dict[str, Any]) -> None:
             raise ValidationError(
                 "params must be a list of bound values", fields={"params": "not a list"}
             )
-        rule.params = data["params"]
+        rule.params = field_error("params", check_json, data["params"])
     if (
         "row_limit" in data
         and data["row_limit"] is not None
@@ -169,6 +175,7 @@ def _apply(rule: Rule, data: dict[str, Any]) -> None:
                 "connection must be an ODBC connection string",
                 fields={"connection": "not a string"},
             )
+        field_error("connection", check_text, conn, max_length=4000)
         rule.connection_secret = jobs_secrets.encrypt({"connection": conn}) if conn else ""
     if not rule.area:
         raise ValidationError("area is required", fields={"area": "required"})

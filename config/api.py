@@ -24,16 +24,20 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import DataError
 from django.http import Http404
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from jobs.actors import Actor
 from jobs.errors import JobwardenError
+from jobs.limits import check_instant
 from jobs.schedule import ScheduleError
 
 log = logging.getLogger(__name__)
@@ -100,6 +104,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         logging.getLogger(__name__).warning("rejected input: %s", first_line)
         return Response(
             error_body("invalid", f"input the database cannot store: {first_line}"), status=400
+        )
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            error_body("too_large", f"request body over {limit} bytes"),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "not found")
@@ -283,6 +293,35 @@ class RunCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def decode_cursor(self, request: Any) -> Any:
+        """DRF's decoding, plus the position must be an instant in range: a
+        forged cursor (`p=%00`) would otherwise reach the query as a bad date."""
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                position = parse_datetime(cursor.position)
+                if position is None:
+                    raise ValueError(cursor.position)
+                check_instant(position)
+            except ValueError:
+                raise exceptions.NotFound(self.invalid_cursor_message) from None
+        return cursor
+
+
+# --- parsing ----------------------------------------------------------------------
+
+
+class BoundedJSONParser(JSONParser):
+    """DRF's JSON parser, with a 400 for nesting beyond Python's recursion
+    limit (a RecursionError, i.e. a 500, otherwise). The body's size is bounded
+    before parsing, by DATA_UPLOAD_MAX_MEMORY_SIZE (a 413, see exception_handler)."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply") from None
 
 
 __all__ = [

@@ -6,6 +6,7 @@ jobs.services, reads in jobs.selectors.
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime, timedelta
 
@@ -229,9 +230,17 @@ class Job(models.Model):
         return self.kind in (JobKind.PROCESS, JobKind.SQL)
 
     def retry_delay_for(self, attempt: int) -> float:
-        """Base delay (before jitter) before retry number `attempt` (1-based)."""
-        delay = self.retry_delay * (self.retry_backoff ** max(attempt - 1, 0))
-        return min(delay, self.retry_max_delay) if self.retry_max_delay else delay
+        """Base delay (before jitter) before retry number `attempt` (1-based),
+        never above retry_max_delay nor JOBS_MAX_DURATION (0 = no cap of the
+        job's own; a row saved before the bounds must not overflow either)."""
+        cap = float(settings.JOBS_MAX_DURATION)
+        if self.retry_max_delay and 0 < self.retry_max_delay < cap:
+            cap = self.retry_max_delay
+        try:
+            delay = self.retry_delay * (self.retry_backoff ** max(attempt - 1, 0))
+        except OverflowError:
+            return cap
+        return min(delay, cap) if math.isfinite(delay) and delay >= 0 else cap
 
     def is_due(self, now: datetime) -> bool:
         return bool(

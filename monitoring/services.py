@@ -61,7 +61,12 @@ def _refresh(ids: list[int] | None, now: datetime) -> dict[str, Any]:
     verdicts: dict[int, tuple[str, list[dict]]] = {}
     fire_cache: dict = {}
     for f in facts:
-        verdicts[f.job_id] = evaluate(f, now, fire_cache=fire_cache)
+        try:
+            verdicts[f.job_id] = evaluate(f, now, fire_cache=fire_cache)
+        except Exception:
+            # One job's bad row (a duration saved before the bounds, a rule's
+            # bug) keeps its stored health; every other job is still refreshed.
+            log.exception("health of job %s not evaluated", f.name)
     levels: dict[str, int] = dict.fromkeys(HealthLevel.values, 0)
     changed: list[tuple[int, str, str, list[dict]]] = []
     with transaction.atomic():

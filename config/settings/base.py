@@ -200,9 +200,33 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 # --- Jobs -----------------------------------------------------------------
 JOBS_DEFAULT_QUEUE = env_str("JOBS_DEFAULT_QUEUE", "jobs")
 JOBS_DEFAULT_TIMEOUT = env_duration("JOBS_DEFAULT_TIMEOUT", "20m")
+# The queues a job may name (besides the default). Workers must consume them
+# (`celery worker -Q celery,jobs,...`); a name outside the list is refused at
+# save, so a job cannot publish into a broker-internal or Jobwarden key (Redis
+# keeps queues and its own bookkeeping in one keyspace). Empty: any name that
+# passes jobs.limits.check_queue_name.
+JOBS_QUEUES = env_list("JOBS_QUEUES", JOBS_DEFAULT_QUEUE)
 # The longest timeout a job may declare; the broker visibility timeout must
 # exceed it (checked at start-up).
 JOBS_MAX_TIMEOUT = env_duration("JOBS_MAX_TIMEOUT", "4h")
+# Input limits (jobs.limits): every value a user stores is bounded, so one
+# row cannot bloat the database, a page or a worker's memory, and date
+# arithmetic on a stored duration cannot overflow. The longest grace time,
+# retry delay or expected duration: a month covers a monthly job's slack.
+JOBS_MAX_DURATION = env_duration("JOBS_MAX_DURATION", "31d")
+# Backoff factor ceiling: 10x per attempt already reaches JOBS_MAX_DURATION
+# within a handful of retries.
+JOBS_MAX_RETRY_BACKOFF = env_float("JOBS_MAX_RETRY_BACKOFF", 10.0, minimum=1)
+# Parameters, config, overrides, channel config ...: their JSON encoding in
+# UTF-8 and their nesting. 64 KiB is far above any real job's parameters and
+# far below what slows a list page; 20 levels is deeper than any sane config.
+JOBS_MAX_JSON_BYTES = env_int("JOBS_MAX_JSON_BYTES", 64 * 1024, minimum=1024)
+JOBS_MAX_JSON_DEPTH = env_int("JOBS_MAX_JSON_DEPTH", 20, minimum=2, maximum=200)
+# Free text (descriptions, reasons, notes, compliance queries): a page of text.
+JOBS_MAX_TEXT_LENGTH = env_int("JOBS_MAX_TEXT_LENGTH", 10_000, minimum=200)
+# Tags, notification e-mails and channels per job, and the length of one tag.
+JOBS_MAX_LIST_ITEMS = env_int("JOBS_MAX_LIST_ITEMS", 50, minimum=1)
+JOBS_MAX_TAG_LENGTH = env_int("JOBS_MAX_TAG_LENGTH", 100, minimum=8)
 # Soft timeout first, then this long for clean-up before the hard kill.
 JOBS_TIMEOUT_GRACE = env_duration("JOBS_TIMEOUT_GRACE", "10s")
 # How long a cancelled running job gets to notice before it is terminated.
@@ -335,7 +359,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON only, bounded in size and nesting (config.api.BoundedJSONParser).
+    "DEFAULT_PARSER_CLASSES": ["config.api.BoundedJSONParser"],
 }
 # API tokens (django-rest-knox): only a SHA-512 digest is stored, the key is
 # shown once. Every token expires: 90 days by default (a quarter: rotation

@@ -151,7 +151,10 @@ def resolve(host: str, port: int) -> list[str]:
 
 def check_url(url: str) -> Target:
     """Validate scheme, host and every resolved address of `url`."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "http://[::1/": an unclosed IPv6 bracket
+        raise BlockedAddress(f"refused malformed URL ({exc})") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise BlockedAddress(

@@ -1,11 +1,12 @@
-"""The personas of tests/api (admin, operator, viewer … clients) for the
-attacks performed here through the public doors."""
+"""The personas of tests/api (admin, operator, viewer … clients) and its
+sample job, for the attacks performed here through the public doors."""
 
 import pytest
 
 from tests.api.conftest import (  # noqa: F401 - fixtures
     admin_client,
     anon_client,
+    job,
     operator_client,
     outsider_client,
     viewer_client,

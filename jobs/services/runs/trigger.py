@@ -14,6 +14,7 @@ from jobs import broker, runlog, runstore
 from jobs import schedule as cron
 from jobs.actors import Actor
 from jobs.errors import Conflict, NotFound, ValidationError
+from jobs.limits import check_json, check_text, field_error
 from jobs.models import Job, JobRun, RunTrigger
 from jobs.runstore import job_cache
 from jobs.services.audit import audit_record
@@ -55,7 +56,10 @@ def run_trigger(
     job = job_cache.by_name(job_name)
     if job is None:
         raise NotFound(f"unknown job {job_name!r}", fields={"job": "not found"})
-    overrides = dict(parameters or {})
+    # Overrides are stored with the run and sent in its message: bounded like
+    # the job's own parameters; the reason like any free text.
+    overrides = field_error("parameters", check_json, dict(parameters or {}))
+    reason = field_error("reason", check_text, reason or "")
     shown = masked(job, overrides)
     values = {
         "trigger": RunTrigger.FORCED if force else trigger,
