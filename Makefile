@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 STAMP := $(VENV)/.installed
+# Where `make web` listens: loopback unless told (HOST=0.0.0.0 make web).
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .DEFAULT_GOAL := help
 .PHONY: help install run web worker beat flower test lint format bench migrate clean
@@ -20,8 +23,8 @@ install: $(STAMP) ## Create .venv and install the locked dependencies
 run: install ## Everything on embedded defaults: migrate, example jobs, admin login, web + worker + beat
 	$(BIN)/python -m config.launcher
 
-web: install ## The web app (admin at /admin/, API at /api/v1/)
-	$(MANAGE) runserver 0.0.0.0:$${PORT:-8000}
+web: install ## The web app on 127.0.0.1 (HOST=0.0.0.0 to listen on every interface)
+	$(MANAGE) runserver $(HOST):$(PORT)
 
 worker: install ## One Celery worker (jobs and system queues)
 	$(BIN)/celery -A config worker -l INFO -Q celery,jobs
@@ -29,8 +32,8 @@ worker: install ## One Celery worker (jobs and system queues)
 beat: install ## Celery beat reading the schedule from the database
 	$(BIN)/celery -A config beat -l INFO
 
-flower: install ## Flower, behind basic auth (FLOWER_BASIC_AUTH=user:password)
-	$(BIN)/celery -A config flower --basic-auth=$${FLOWER_BASIC_AUTH:?set FLOWER_BASIC_AUTH=user:password}
+flower: install ## Flower, read-only, on 127.0.0.1 (FLOWER_BASIC_AUTH=user:password in the environment)
+	$(BIN)/celery -A config flower --conf=config/flower.py
 
 migrate: install ## Apply database migrations
 	$(MANAGE) migrate

@@ -177,6 +177,7 @@ class Alert(models.Model):
 
 class ChannelKind(models.TextChoices):
     EMAIL = "email", "E-mail"
+    LOG = "log", "Log (the worker's output)"
     SLACK = "slack", "Slack incoming webhook"
     TEAMS = "teams", "Microsoft Teams webhook"
     WEBHOOK = "webhook", "Generic JSON webhook (HMAC-signed)"
@@ -277,6 +278,10 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Set while one worker sends it (alerts.services.delivery): the send runs
+    # outside any transaction, so this, not a row lock, keeps a redelivered
+    # task message from sending it twice at once.
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -124,12 +124,13 @@ def _time(call: Callable[[], Any]) -> float:
 def _admin_token() -> str:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
-    from rest_framework.authtoken.models import Token
+
+    from jobs.actors import Actor
+    from monitoring.tokens import token_create
 
     user, _ = get_user_model().objects.get_or_create(username="bench-admin")
     user.groups.add(Group.objects.get(name="admin"))
-    token, _ = Token.objects.get_or_create(user=user)
-    return token.key
+    return token_create("bench-admin", actor=Actor.system(), rotate=True).key
 
 
 # --- seeding ------------------------------------------------------------------------

@@ -80,7 +80,11 @@ class RuleAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return request.user.has_perm("compliance.manage_rules")
 
-    @admin.action(description="Run the selected rules now")
+    def has_trigger_permission(self, request):
+        return request.user.has_perm("jobs.trigger_job")
+
+    # The API twin (POST /compliance/run/) needs jobs.trigger_job.
+    @admin.action(description="Run the selected rules now", permissions=["trigger"])
     def run_selected(self, request, queryset):
         actor = Actor.for_user(request.user, "admin", request.META.get("REMOTE_ADDR"))
         try:

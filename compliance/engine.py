@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import logging
-import re
 import time
 import uuid
 from contextlib import contextmanager
@@ -17,10 +16,9 @@ from django.conf import settings
 
 from compliance import registry
 from compliance.models import Rule, RuleKind
+from jobs.execution.sqlcheck import UnsafeQuery, check_read_only_role, check_select
 
 log = logging.getLogger(__name__)
-
-_COMMENT = re.compile(r"(--[^\n]*\n?)|(/\*.*?\*/)", re.S)
 
 
 class RuleError(Exception):
@@ -74,29 +72,40 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def check_query(query: str) -> None:
-    """One read statement: SELECT or WITH, no statement separator. The
-    read-only transaction is the real guard; this gives a clear error early."""
-    text = _COMMENT.sub(" ", query or "").strip().rstrip(";").strip()
-    if not text:
-        raise RuleError("query is empty")
-    if ";" in text:
-        raise RuleError("query must be a single statement")
-    if not re.match(r"(?is)^(select|with)\b", text):
-        raise RuleError("query must be a SELECT (or WITH ... SELECT)")
+def check_query(query: str, vendor: str | None = None) -> None:
+    """One read statement in the target's dialect (jobs.execution.sqlcheck):
+    SELECT or WITH, nothing after it. The read-only role and transaction
+    are the guards behind it; this keeps a query inside them."""
+    try:
+        check_select(query, vendor=vendor, markers="format")
+    except UnsafeQuery as exc:
+        raise RuleError(str(exc)) from None
 
 
 def check_alias(alias: str) -> None:
-    if alias not in settings.DATABASES:
-        raise RuleError(f"database {alias!r} is not a configured database alias")
+    if alias == "default":
+        # Jobwarden's own database holds tokens, password hashes and
+        # encrypted secrets: never a compliance target, whatever the list says.
+        raise RuleError(
+            "database 'default' is Jobwarden's own database and is never a compliance target"
+        )
     if alias not in settings.COMPLIANCE_SQL_DATABASES:
         raise RuleError(f"database {alias!r} is not in COMPLIANCE_SQL_DATABASES")
+    if alias not in settings.DATABASES:
+        raise RuleError(f"database {alias!r} is not a configured database alias")
+
+
+def alias_vendor(alias: str) -> str:
+    from jobs.execution.sqlcheck import vendor_of_engine
+
+    return vendor_of_engine(settings.DATABASES.get(alias, {}).get("ENGINE", ""))
 
 
 @contextmanager
 def _django_cursor(alias: str, timeout: float):
     """A private read-only connection to `alias` (never the worker's own, so
-    a rule cannot touch the run's bookkeeping), statement timeout on the server."""
+    a rule cannot touch the run's bookkeeping), statement timeout on the
+    server, its role checked to be read-only before the rule runs."""
     from django.db import connections
 
     check_alias(alias)
@@ -105,12 +114,16 @@ def _django_cursor(alias: str, timeout: float):
         wrapper.ensure_connection()
         wrapper.set_autocommit(False)
         cursor = wrapper.cursor()
+        _check_role(cursor, wrapper.vendor)
         if wrapper.vendor == "postgresql":
             cursor.execute("SET TRANSACTION READ ONLY")
             cursor.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
+        elif wrapper.vendor == "mysql":
+            cursor.execute(f"SET SESSION max_statement_time = {timeout:.3f}")
+            cursor.execute("START TRANSACTION READ ONLY")
         elif wrapper.vendor == "sqlite":
             cursor.execute("PRAGMA query_only = ON")
-        yield cursor
+        yield cursor, wrapper.vendor
     finally:
         try:
             wrapper.rollback()
@@ -121,6 +134,13 @@ def _django_cursor(alias: str, timeout: float):
         wrapper.close()
 
 
+def _check_role(cursor: Any, vendor: str) -> None:
+    try:
+        check_read_only_role(cursor, vendor)
+    except UnsafeQuery as exc:
+        raise RuleError(f"connection refused: {exc}") from None
+
+
 @contextmanager
 def _odbc_cursor(connection_string: str, timeout: float):
     from jobs.execution.sqlconn import SqlTarget, open_target
@@ -128,14 +148,16 @@ def _odbc_cursor(connection_string: str, timeout: float):
     with open_target(
         SqlTarget(connection=connection_string), timeout=timeout, read_only=True
     ) as conn:
-        yield conn.cursor()
+        cursor = conn.cursor()
+        _check_role(cursor, conn.vendor)
+        yield cursor, conn.vendor
 
 
 def fetch_sql(rule: Rule) -> tuple[list[dict[str, Any]], bool]:
     """Run a SQL rule; (rows as dicts, truncated). Raises RuleError."""
     from compliance.services import rule_connection_string
 
-    check_query(rule.query)
+    check_query(rule.query, rule_vendor(rule))
     limit = rule.row_limit or settings.COMPLIANCE_DEFAULT_ROW_LIMIT
     timeout = rule.timeout or settings.COMPLIANCE_DEFAULT_TIMEOUT
     params = rule.params or []
@@ -144,17 +166,25 @@ def fetch_sql(rule: Rule) -> tuple[list[dict[str, Any]], bool]:
     opener = (
         _odbc_cursor(rule_connection_string(rule), timeout)
         if rule.uses_odbc
-        else _django_cursor(rule.database or "default", timeout)
+        else _django_cursor(rule.database, timeout)
     )
-    with opener as cursor:
-        # No parameters → None, so a literal % in the query is not a placeholder.
-        cursor.execute(rule.query, params or None)
+    with opener as (cursor, vendor):
+        check_query(rule.query, vendor)  # in the dialect of the server reached
+        # No parameters → none passed, so a literal % in the query is not a
+        # placeholder (and pyodbc does not read None as one parameter).
+        cursor.execute(rule.query, params) if params else cursor.execute(rule.query)
         if cursor.description is None:
             raise RuleError("query returned no result set")
         columns = [d[0] for d in cursor.description]
         rows = cursor.fetchmany(limit + 1)
     truncated = len(rows) > limit
     return [dict(zip(columns, map(jsonable, row), strict=False)) for row in rows[:limit]], truncated
+
+
+def rule_vendor(rule: Rule) -> str | None:
+    """The dialect a rule's query is checked in before connecting: its
+    alias's engine; for ODBC, none yet (every dialect that reads it)."""
+    return None if rule.uses_odbc else alias_vendor(rule.database)
 
 
 def fetch_python(rule: Rule, ctx: Any) -> tuple[list[dict[str, Any]], bool]:

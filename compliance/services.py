@@ -7,6 +7,7 @@ import logging
 from collections import defaultdict
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -14,11 +15,19 @@ from django.utils.text import slugify
 from alerts.models import AlertType
 from alerts.services import alert_raise, alerts_resolve_recovered
 from compliance import registry
-from compliance.engine import RuleError, check_alias, check_query, evaluate, severity_for
+from compliance.engine import (
+    RuleError,
+    check_alias,
+    check_query,
+    evaluate,
+    rule_vendor,
+    severity_for,
+)
 from compliance.models import Rule, RuleKind
 from jobs import secrets as jobs_secrets
 from jobs.actors import Actor
 from jobs.errors import NotFound, ValidationError
+from jobs.limits import check_json, check_text, field_error
 from jobs.services.audit import SECRET_MASK, audit_record, diff_fields
 
 log = logging.getLogger(__name__)
@@ -81,6 +90,10 @@ def _snapshot(rule: Rule) -> dict[str, Any]:
     }
 
 
+# The columns' own lengths; description and query take JOBS_MAX_TEXT_LENGTH.
+_RULE_TEXT_LIMITS = {"area": 200, "database": 100}
+
+
 def _apply(rule: Rule, data: dict[str, Any]) -> None:
     """Validate and assign; raises ValidationError naming the field."""
     unknown = sorted(set(data) - set(RULE_FIELDS) - {"kind"})
@@ -107,12 +120,13 @@ def _apply(rule: Rule, data: dict[str, Any]) -> None:
             raise ValidationError(
                 "name must be a slug (lower-case letters, digits, -)", fields={"name": "invalid"}
             )
-        rule.name = data["name"]
+        rule.name = field_error("name", check_text, data["name"], max_length=200)
     for text in ("area", "description", "query", "database"):
         if text in data:
             if not isinstance(data[text], str):
                 raise ValidationError(f"{text} must be a string", fields={text: "not a string"})
-            setattr(rule, text, data[text].strip())
+            limit = _RULE_TEXT_LIMITS.get(text)  # None: JOBS_MAX_TEXT_LENGTH
+            setattr(rule, text, field_error(text, check_text, data[text].strip(), max_length=limit))
     if "enabled" in data:
         if not isinstance(data["enabled"], bool):
             raise ValidationError(
@@ -124,7 +138,7 @@ def _apply(rule: Rule, data: dict[str, Any]) -> None:
             raise ValidationError(
                 "params must be a list of bound values", fields={"params": "not a list"}
             )
-        rule.params = data["params"]
+        rule.params = field_error("params", check_json, data["params"])
     if (
         "row_limit" in data
         and data["row_limit"] is not None
@@ -161,26 +175,44 @@ def _apply(rule: Rule, data: dict[str, Any]) -> None:
                 "connection must be an ODBC connection string",
                 fields={"connection": "not a string"},
             )
+        field_error("connection", check_text, conn, max_length=4000)
         rule.connection_secret = jobs_secrets.encrypt({"connection": conn}) if conn else ""
     if not rule.area:
         raise ValidationError("area is required", fields={"area": "required"})
     if rule.kind == RuleKind.SQL:
-        try:
-            check_query(rule.query)
-            if rule.database and rule.connection_secret:
-                raise RuleError(
-                    "give either database (a Django alias) or connection (ODBC), not both"
-                )
-            if not rule.connection_secret:
-                rule.database = rule.database or "default"
-                check_alias(rule.database)
-        except RuleError as exc:
-            field = (
-                "query"
-                if "query" in str(exc) or "statement" in str(exc) or "SELECT" in str(exc)
-                else "database"
-            )
-            raise ValidationError(f"{field}: {exc}", fields={field: str(exc)}) from None
+        _check_sql_target(rule)
+
+
+def _check_sql_target(rule: Rule) -> None:
+    """Where the rule runs (an allowed alias, or an ODBC string through the
+    network and driver guards), then its query in that target's dialect."""
+    from jobs.execution.sqlconn import check_odbc_connection
+
+    try:
+        if rule.database and rule.connection_secret:
+            raise RuleError("give either database (a Django alias) or connection (ODBC), not both")
+        if rule.connection_secret:
+            check_odbc_connection(rule_connection_string(rule), "connection", resolve=False)
+        else:
+            rule.database = rule.database or _default_alias()
+            check_alias(rule.database)
+    except RuleError as exc:
+        raise ValidationError(f"database: {exc}", fields={"database": str(exc)}) from None
+    try:
+        check_query(rule.query, rule_vendor(rule))
+    except RuleError as exc:
+        raise ValidationError(f"query: {exc}", fields={"query": str(exc)}) from None
+
+
+def _default_alias() -> str:
+    """A rule without database or connection uses the first alias listed in
+    COMPLIANCE_SQL_DATABASES; with none listed it must name a connection."""
+    if not settings.COMPLIANCE_SQL_DATABASES:
+        raise RuleError(
+            "no database is configured for SQL rules (set COMPLIANCE_DATABASE_URL "
+            "to a read-only role, or give an ODBC connection)"
+        )
+    return settings.COMPLIANCE_SQL_DATABASES[0]
 
 
 def rule_get(rule_ref: int | str) -> Rule:

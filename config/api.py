@@ -20,22 +20,27 @@ enforce which fields) without the admin role; never delete it.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import DataError
 from django.http import Http404
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from jobs.actors import Actor
 from jobs.errors import JobwardenError
+from jobs.limits import check_instant
 from jobs.schedule import ScheduleError
 
 log = logging.getLogger(__name__)
@@ -103,6 +108,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(
             error_body("invalid", f"input the database cannot store: {first_line}"), status=400
         )
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            error_body("too_large", f"request body over {limit} bytes"),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "not found")
     elif isinstance(exc, DjangoPermissionDenied):
@@ -148,6 +159,8 @@ _ERROR_TEXT = {
     403: "Authenticated, but the role does not allow this.",
     404: "Unknown job or run.",
     409: "Conflict with the current state (e.g. job disabled, run already finished).",
+    429: "Too many requests (API_THROTTLE_USER / API_THROTTLE_ANON); `Retry-After` says when.",
+    503: "The broker cannot be reached; nothing was saved.",
 }
 
 
@@ -155,7 +168,7 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     """OpenAPI responses for the error statuses an endpoint can return."""
     return {
         s: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[s])
-        for s in (401, 403, *statuses)
+        for s in (401, 403, 429, *statuses)
     }
 
 
@@ -163,18 +176,37 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
 
 
 def client_ip(request: Any) -> str | None:
-    """The caller's address. X-Forwarded-For is honoured only when the
-    direct peer is a configured trusted proxy (else anyone could forge it)."""
+    """The caller's address. X-Forwarded-For is read only when the direct peer
+    is one of TRUSTED_PROXIES (else anyone could forge it), and from the right:
+    each proxy appends the address it received from, so the nearest address
+    that is not itself a trusted proxy is the client; the entries left of it
+    are whatever the client chose to send."""
     remote = request.META.get("REMOTE_ADDR") or None
-    trusted = getattr(settings, "API_TRUSTED_PROXIES", [])
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if remote and forwarded and remote in trusted:
-        candidate = forwarded.split(",")[0].strip()
+    trusted = _networks(tuple(getattr(settings, "TRUSTED_PROXIES", ())))
+    if not (remote and trusted and _in(remote, trusted)):
+        return remote
+    client = remote
+    for hop in reversed(request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")):
         try:
-            return str(ipaddress.ip_address(candidate))
+            client = str(ipaddress.ip_address(hop.strip()))
         except ValueError:
-            return remote
-    return remote
+            return client  # garbage: stop at the last address a proxy vouched for
+        if not _in(client, trusted):
+            return client
+    return client
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(values: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(v, strict=False) for v in values)
+
+
+def _in(address: str, networks: tuple[Any, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
 
 
 def actor_for(request: Any) -> Actor:
@@ -264,6 +296,35 @@ class RunCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def decode_cursor(self, request: Any) -> Any:
+        """DRF's decoding, plus the position must be an instant in range: a
+        forged cursor (`p=%00`) would otherwise reach the query as a bad date."""
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                position = parse_datetime(cursor.position)
+                if position is None:
+                    raise ValueError(cursor.position)
+                check_instant(position)
+            except ValueError:
+                raise exceptions.NotFound(self.invalid_cursor_message) from None
+        return cursor
+
+
+# --- parsing ----------------------------------------------------------------------
+
+
+class BoundedJSONParser(JSONParser):
+    """DRF's JSON parser, with a 400 for nesting beyond Python's recursion
+    limit (a RecursionError, i.e. a 500, otherwise). The body's size is bounded
+    before parsing, by DATA_UPLOAD_MAX_MEMORY_SIZE (a 413, see exception_handler)."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply") from None
 
 
 __all__ = [

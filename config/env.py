@@ -2,14 +2,21 @@
 
 Every setting comes through here so a bad value fails at start-up with a
 message naming the variable, instead of surfacing later as odd behaviour.
+
+A variable the environment does not set is taken from the `make run`
+running in this checkout, if it recorded one (config.instance: the embedded
+Redis's URL), so a second terminal needs no export; then the default.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable
 from typing import TypeVar
+
+from config import instance
 
 T = TypeVar("T")
 
@@ -26,6 +33,8 @@ class ImproperlyConfiguredEnv(ValueError):
 
 def _raw(name: str, default: object) -> str | object:
     value = os.environ.get(name)
+    if value is None:
+        value = instance.recorded_env().get(name)
     if value is None:
         if default is _UNSET:
             raise ImproperlyConfiguredEnv(f"environment variable {name} is required")
@@ -86,6 +95,17 @@ def env_bool(name: str, default: object = _UNSET) -> bool:
 def env_list(name: str, default: object = _UNSET) -> list[str]:
     """Comma-separated list; blanks dropped."""
     return _parse(name, default, lambda v: [p.strip() for p in v.split(",") if p.strip()])
+
+
+def env_networks(name: str, default: object = _UNSET) -> list[str]:
+    """Comma-separated IP addresses or CIDR networks, normalised ('10.0.0.0/8')."""
+
+    def parse(v: str) -> list[str]:
+        return [
+            str(ipaddress.ip_network(p.strip(), strict=False)) for p in v.split(",") if p.strip()
+        ]
+
+    return _parse(name, default, parse)
 
 
 def parse_duration(value: str | int | float) -> float:

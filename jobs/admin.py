@@ -8,6 +8,7 @@ the actions call the services with the admin user as the actor.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 from django import forms
@@ -15,13 +16,29 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
+from django_celery_beat import models as beat_models
 
 from jobs.actors import Actor
 from jobs.api.serializers import human_schedule
 from jobs.errors import JobwardenError
 from jobs.models import AuditEvent, Job, JobRun
+from jobs.secrets import masked_config, masked_parameters
 from jobs.specs import SPEC_FIELDS, validate_spec
 from jobs.specs.fields import DISABLED_FIELDS, MONITORING_FIELDS, POLICY_FIELDS, RUN_STATE_FIELDS
+
+# django-celery-beat's rows are Jobwarden's internal mirror of the jobs
+# (jobs.services.scheduling). Its admin would edit them behind the services'
+# back (no audit, no role check beyond the model's), and its `run_tasks` action
+# sends any task by name with any arguments. The Job admin is the one door.
+for _model in (
+    beat_models.PeriodicTask,
+    beat_models.CrontabSchedule,
+    beat_models.IntervalSchedule,
+    beat_models.SolarSchedule,
+    beat_models.ClockedSchedule,
+):
+    with suppress(admin.sites.NotRegistered):
+        admin.site.unregister(_model)
 
 LIVE_STATE = (
     "source",
@@ -57,6 +74,14 @@ class JobAdminForm(forms.ModelForm):
             "grace_time": "seconds a scheduled fire may be late",
             "config": "kind-specific settings; secrets show as ******** and are kept if left so",
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            # Shown masked like every read; a mask saved back keeps the stored
+            # value (jobs.specs restores it), and an untouched field is no change.
+            self.initial["config"] = masked_config(self.instance)
+            self.initial["parameters"] = masked_parameters(self.instance.parameters)
 
     def spec_data(self) -> dict[str, Any]:
         data = {f: self.cleaned_data.get(f) for f in self.fields if f in SPEC_FIELDS}

@@ -22,7 +22,8 @@ from typing import Any
 from kombu.transport import redis as kombu_redis
 from kombu.utils.json import dumps
 
-from jobs.redis import held_transaction
+from jobs.errors import Unavailable
+from jobs.redis import client_for, held_transaction
 
 TRANSPORT = "jobs.broker:Transport"
 
@@ -50,6 +51,32 @@ def folds_journal() -> bool:
         getattr(settings, "CELERY_BROKER_TRANSPORT", None) == TRANSPORT
         and settings.CELERY_BROKER_URL == settings.REDIS_URL
     )
+
+
+def shown_url(url: str) -> str:
+    """A broker URL as it may be printed: the password hidden."""
+    from kombu.utils.url import maybe_sanitize_url
+
+    return str(maybe_sanitize_url(url))
+
+
+def ensure_reachable() -> None:
+    """Raise Unavailable, naming the broker (password hidden), unless it
+    answers a PING. One round trip on a pooled connection: for the doors
+    where a person triggers a run, so a broker that is down or mistyped is
+    an error before the run is recorded, not a queued run that never starts."""
+    from django.conf import settings
+    from redis.exceptions import RedisError
+
+    url = settings.CELERY_BROKER_URL
+    try:
+        client_for(url).ping()
+    except RedisError as exc:
+        raise Unavailable(
+            f"cannot reach the broker at {shown_url(url)}: {exc} (nothing was saved)",
+            fields={"broker": "unreachable"},
+            code="broker_unavailable",
+        ) from None
 
 
 @lru_cache(maxsize=256)

@@ -39,3 +39,16 @@ def visibility_timeout_exceeds_job_timeouts(app_configs, **kwargs):
             )
         )
     return errors
+
+
+@register(Tags.security, deploy=False)
+def job_queues_are_not_internal_keys(app_configs, **kwargs):
+    """A job publishes to its queue: a queue named like a broker-internal or
+    Jobwarden key in the same Redis would write into that key."""
+    from jobs.limits import queue_name_problem
+
+    names = [settings.JOBS_DEFAULT_QUEUE, *settings.JOBS_QUEUES]
+    return [
+        Error(f"JOBS_QUEUES / JOBS_DEFAULT_QUEUE: {problem}", id="jobs.E010")
+        for problem in dict.fromkeys(filter(None, map(queue_name_problem, names)))
+    ]

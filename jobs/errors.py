@@ -41,3 +41,10 @@ class Conflict(JobwardenError):
 class Forbidden(JobwardenError):
     code = "forbidden"
     http_status = 403
+
+
+class Unavailable(JobwardenError):
+    """A service the action needs (the broker) cannot be reached."""
+
+    code = "unavailable"
+    http_status = 503

@@ -6,6 +6,7 @@ jobs.services, reads in jobs.selectors.
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime, timedelta
 
@@ -237,9 +238,17 @@ class Job(models.Model):
         return self.kind in (JobKind.PROCESS, JobKind.SQL)
 
     def retry_delay_for(self, attempt: int) -> float:
-        """Base delay (before jitter) before retry number `attempt` (1-based)."""
-        delay = self.retry_delay * (self.retry_backoff ** max(attempt - 1, 0))
-        return min(delay, self.retry_max_delay) if self.retry_max_delay else delay
+        """Base delay (before jitter) before retry number `attempt` (1-based),
+        never above retry_max_delay nor JOBS_MAX_DURATION (0 = no cap of the
+        job's own; a row saved before the bounds must not overflow either)."""
+        cap = float(settings.JOBS_MAX_DURATION)
+        if self.retry_max_delay and 0 < self.retry_max_delay < cap:
+            cap = self.retry_max_delay
+        try:
+            delay = self.retry_delay * (self.retry_backoff ** max(attempt - 1, 0))
+        except OverflowError:
+            return cap
+        return min(delay, cap) if math.isfinite(delay) and delay >= 0 else cap
 
     def is_due(self, now: datetime) -> bool:
         return bool(
@@ -350,6 +359,13 @@ class JobRun(models.Model):
     @property
     def duration(self) -> timedelta | None:
         return timedelta(milliseconds=self.duration_ms) if self.duration_ms is not None else None
+
+    def due_for(self, now: datetime) -> float:
+        """Seconds since this run became due: since it was queued, or since its
+        scheduled time if that is later (a retry waits out its delay first).
+        0 while it is not due yet."""
+        due = max(self.queued_at, self.scheduled_for or self.queued_at)
+        return max((now - due).total_seconds(), 0.0)
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):

@@ -27,6 +27,7 @@ from celery.signals import (
 )
 from django.db import connections
 
+from jobs import signing
 from jobs.models import RunStatus
 from jobs.tasks import EXECUTE_TASK
 
@@ -48,6 +49,7 @@ def record_run_start(sender=None, task_id=None, task=None, kwargs=None, **_):
             job_id=kwargs.get("job_id"),
             message=kwargs.get("run"),
             sent=kwargs.get("sent"),
+            signature=getattr(task.request, signing.HEADER, None),
         )
     except Exception:
         logger.exception("could not claim run %s", task_id)

@@ -19,14 +19,15 @@ from redis.exceptions import ConnectionError, NoScriptError, ResponseError, Time
 
 
 @lru_cache(maxsize=4)
-def _client(url: str) -> redis.Redis:
+def client_for(url: str) -> redis.Redis:
+    """The pooled client of one Redis URL (one per process and URL)."""
     return redis.Redis.from_url(
         url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
     )
 
 
 def get_redis() -> redis.Redis:
-    return _client(settings.REDIS_URL)
+    return client_for(settings.REDIS_URL)
 
 
 _held: dict[tuple[str, int], redis.Redis] = {}

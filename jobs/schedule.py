@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 MACROS = {
     "@yearly": "0 0 1 1 *",
@@ -61,6 +61,18 @@ def normalize_cron(expr: str) -> str:
         croniter(text, datetime(2000, 1, 1))
     except (ValueError, KeyError, TypeError) as exc:  # croniter raises subclasses of ValueError
         raise ScheduleError(f"invalid cron expression {expr!r}: {exc}") from None
+    return text
+
+
+def check_cron_fires(expr: str) -> str:
+    """normalize_cron, and refuse an expression that never fires (Feb 30th):
+    saving it would leave the job without a next fire time. Validation only;
+    the hot paths call normalize_cron."""
+    text = normalize_cron(expr)
+    try:
+        croniter(text, datetime(2000, 1, 1)).get_next(datetime)
+    except CroniterBadDateError:
+        raise ScheduleError(f"cron expression {expr!r} never fires (no such date)") from None
     return text
 
 

@@ -8,7 +8,14 @@ Which fields are secret (per kind, see `secret_paths`):
   credentials (Authorization, X-Api-Key, Cookie, ...) or given as
   `{"value": ..., "secret": true}`;
 - process: `env` entries named like credentials or marked the same way;
-- sql: `connection`.
+- every kind: `connection` (sql: the ODBC string it runs on; python: kept
+  for the job's own use, a connection string all the same).
+
+Shown masked but stored in clear (display only, `masked_parameters` and
+`mask_url`; `restore_masked` puts the stored value back when a masked value is
+saved again): a job's `parameters` named like credentials, and in every string
+of the config and the parameters, a URL's userinfo and its credential query
+values (`?token=`, `?api_key=`, `?sig=` ...).
 
 The clear values live only in `Job.secrets`, a Fernet token (MultiFernet over
 JOBS_SECRET_KEYS, newest key first: rows sealed with an older key still open,
@@ -24,6 +31,7 @@ import json
 import re
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, register
@@ -88,7 +96,7 @@ def secret_paths(kind: str, config: dict[str, Any]) -> list[Path]:
         env = config.get("env")
         if isinstance(env, dict):
             paths.extend(_entry_path("env", n, v) for n, v in env.items() if _is_secret_entry(n, v))
-    elif kind == "sql" and "connection" in config:
+    if "connection" in config:
         paths.append(("connection",))
     return paths
 
@@ -199,11 +207,160 @@ def masked_config(job: Any) -> dict[str, Any]:
     """The config as every read (admin, API, CLI, audit) shows it. Masks
     again on the way out, so even a config saved without sealing shows no
     secret."""
-    config = copy.deepcopy(job.config or {})
+    config = _mask_strings(copy.deepcopy(job.config or {}))
     for path in secret_paths(job.kind, config):
         if _get(config, path) not in (None, ""):
             _set(config, path, MASK)
     return config
+
+
+# --- display masking of values kept in clear ---------------------------------
+
+# Query names that carry a credential without saying so: signed URLs (Azure
+# SAS `sig`, AWS/GCS `X-Amz-Signature` / `X-Goog-Signature`), OAuth `code`.
+_URL_CREDENTIAL = re.compile(
+    r"^(sig|signature|x-(amz|goog)-(signature|credential|security-token)|code|key|"
+    r"access_token|refresh_token|client_secret|sas|jwt)$",
+    re.I,
+)
+_PLACEHOLDER_ONLY = re.compile(r"^\{[A-Za-z_][A-Za-z0-9_]*(:[^{}]*)?\}$")
+
+
+def _is_credential_query(name: str) -> bool:
+    return bool(_URL_CREDENTIAL.match(name) or SECRET_NAME.search(name))
+
+
+def _split_url(text: str) -> Any:
+    if "://" not in text:
+        return None
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return None
+    return parts if parts.netloc else None
+
+
+def _query_pairs(query: str) -> list[tuple[str, str | None]]:
+    return [
+        (name, value if sep else None)
+        for name, sep, value in (pair.partition("=") for pair in query.split("&"))
+    ]
+
+
+def _join_query(pairs: list[tuple[str, str | None]]) -> str:
+    return "&".join(name if value is None else f"{name}={value}" for name, value in pairs)
+
+
+def mask_url(text: str) -> str:
+    """`text` with a URL's credentials masked: the userinfo (a password, or a
+    token given as the user) and the values of credential query parameters.
+    A `{placeholder}` stays (it is the template, not the secret). Anything
+    that is not a URL comes back unchanged."""
+    parts = _split_url(text)
+    if parts is None:
+        return text
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, colon, _password = userinfo.partition(":")
+        netloc = f"{user}:{MASK}@{hostport}" if colon else f"{MASK}@{hostport}"
+    pairs = [
+        (name, MASK if value and _is_credential_query(name) and not _PLACEHOLDER_ONLY.match(value)
+         else value)
+        for name, value in _query_pairs(parts.query)
+    ] if parts.query else []  # fmt: skip
+    return urlunsplit((parts.scheme, netloc, parts.path, _join_query(pairs), parts.fragment))
+
+
+def _unmask_url(new: str, current: str) -> str:
+    """The inverse of mask_url against the stored URL: each masked part takes
+    the stored value of the same part (userinfo, or the query value of the
+    same name)."""
+    if MASK not in new or not isinstance(current, str):
+        return new
+    if mask_url(current) == new:
+        return current
+    parts, old = _split_url(new), _split_url(current)
+    if parts is None or old is None:
+        return new
+    netloc = parts.netloc
+    if "@" in netloc and "@" in old.netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        old_userinfo = old.netloc.rpartition("@")[0]
+        if userinfo == MASK:
+            userinfo = old_userinfo
+        elif userinfo.endswith(f":{MASK}"):
+            userinfo = userinfo[: -len(MASK)] + old_userinfo.partition(":")[2]
+        netloc = f"{userinfo}@{hostport}"
+    stored = dict(reversed(_query_pairs(old.query)))  # the first of each name wins
+    pairs = [
+        (name, stored.get(name, value) if value == MASK else value)
+        for name, value in _query_pairs(parts.query)
+    ] if parts.query else []  # fmt: skip
+    return urlunsplit((parts.scheme, netloc, parts.path, _join_query(pairs), parts.fragment))
+
+
+def url_credentials(value: Any) -> list[str]:
+    """The clear credentials mask_url hides, in every URL string of `value`
+    (any depth): for redacting run records, where the URL is shown again."""
+    if isinstance(value, dict):
+        return [c for v in value.values() for c in url_credentials(v)]
+    if isinstance(value, list):
+        return [c for v in value for c in url_credentials(v)]
+    parts = _split_url(value) if isinstance(value, str) else None
+    if parts is None:
+        return []
+    found = [parts.password or parts.username or ""] if "@" in parts.netloc else []
+    found += [
+        v for n, v in _query_pairs(parts.query) if v and _is_credential_query(n)
+    ] if parts.query else []  # fmt: skip
+    return [f for f in found if f and f != MASK and not _PLACEHOLDER_ONLY.match(f)]
+
+
+def _mask_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_url(value)
+    if isinstance(value, dict):
+        return {k: _mask_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_strings(v) for v in value]
+    return value
+
+
+def masked_parameters(parameters: Any) -> Any:
+    """A job's default parameters as shown (API, CLI, admin, audit): values
+    under credential-like names masked at any depth, URL credentials masked."""
+    if isinstance(parameters, dict):
+        return {
+            k: MASK
+            if SECRET_NAME.search(str(k)) and v not in (None, "") and not isinstance(v, dict | list)
+            else masked_parameters(v)
+            for k, v in parameters.items()
+        }
+    if isinstance(parameters, list):
+        return [masked_parameters(v) for v in parameters]
+    return _mask_strings(parameters)
+
+
+def restore_masked(new: Any, current: Any) -> Any:
+    """`new` (from a client that read a masked view) with every masked value
+    replaced by the stored one, so echoing a masked read back never saves the
+    mask over a secret. A mask with nothing stored behind it stays (and is
+    refused for sealed secrets by seal_config)."""
+    if new == MASK:
+        return MASK if current in (None, "") else current
+    if isinstance(new, str):
+        return _unmask_url(new, current) if MASK in new else new
+    if isinstance(new, dict):
+        current = current if isinstance(current, dict) else {}
+        return {k: restore_masked(v, current.get(k)) for k, v in new.items()}
+    if isinstance(new, list):
+        current = current if isinstance(current, list) else []
+        return [
+            restore_masked(v, current[i] if i < len(current) else None) for i, v in enumerate(new)
+        ]
+    return new
 
 
 def secret_values(kind: str, config: dict[str, Any]) -> list[str]:

@@ -47,3 +47,19 @@ def job_recent_runs(job: Job, limit: int) -> list[JobRun]:
     return list(
         JobRun.objects.filter(job=job).select_related("job").order_by("-queued_at", "-id")[:limit]
     )
+
+
+def runs_cancel_requested(run_ids: Any) -> set[str]:
+    """Which of these ids are runs whose cancel Jobwarden recorded (the only
+    runs a worker lets a remote-control revoke touch); malformed ids are
+    none of them."""
+    pks = set()
+    for run_id in run_ids:
+        try:
+            pks.add(uuid.UUID(str(run_id)))
+        except ValueError:
+            continue
+    if not pks:
+        return set()
+    found = JobRun.objects.filter(pk__in=pks, cancel_requested_at__isnull=False)
+    return {str(pk) for pk in found.values_list("pk", flat=True)}

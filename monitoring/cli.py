@@ -11,7 +11,7 @@ from typing import Any
 
 from jobs.actors import Actor
 from jobs.cli import print_json
-from monitoring import selectors, services
+from monitoring import selectors, services, tokens
 from monitoring.presenters import jsonable
 
 
@@ -55,9 +55,14 @@ def register(subparsers: Any, command: Any) -> None:
     p = subparsers.add_parser("token", help="API tokens")
     token_sub = p.add_subparsers(dest="token_action", metavar="ACTION")
     token_sub.required = True
-    t = token_sub.add_parser("create", help="Create USER's API token and print it")
+    t = token_sub.add_parser("create", help="Create USER's API token and print it (once)")
     t.add_argument("user")
     t.add_argument("--rotate", action="store_true", help="replace an existing token")
+    t.add_argument(
+        "--expires",
+        metavar="DURATION",
+        help="lifetime, e.g. 30d or 12h (default API_TOKEN_TTL, at most API_TOKEN_MAX_TTL)",
+    )
     t.set_defaults(handler=token_create)
 
 
@@ -182,8 +187,15 @@ def schedule(options: dict[str, Any]) -> int:
 
 
 def token_create(options: dict[str, Any]) -> int:
-    key = services.token_create(
-        options["user"], actor=Actor.cli(), rotate=options.get("rotate", False)
+    issued = tokens.token_create(
+        options["user"],
+        actor=Actor.cli(),
+        rotate=options.get("rotate", False),
+        expires=options.get("expires"),
     )
-    _out(key)
+    _out(issued.key)  # stdout holds the key alone, for scripts
+    sys.stderr.write(
+        f"token for {options['user']} expires {issued.expires_at.isoformat(timespec='seconds')}; "
+        "it is shown only now (only its hash is stored)\n"
+    )
     return 0

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 
+from jobs.limits import clamp_seconds
 from monitoring.fires import last_fire_at_or_before
 from monitoring.models import HealthLevel, IssueType
 
@@ -175,7 +176,7 @@ def overdue_fire(f: HealthFacts, now: datetime, fire_cache: dict | None = None) 
     scheduled run for it, or None."""
     if not (f.enabled and f.cron):
         return None
-    cutoff = now - timedelta(seconds=f.grace_time)
+    cutoff = now - timedelta(seconds=clamp_seconds(f.grace_time))  # a row from before the bounds
     key = (f.cron, f.timezone, cutoff.replace(microsecond=0))
     if fire_cache is not None and key in fire_cache:
         expected = fire_cache[key]

@@ -1,5 +1,5 @@
-"""All writes of the monitoring app: stored health, retention, API tokens,
-and the "retry the last failed run" operation.
+"""All writes of the monitoring app: stored health, retention, and the
+"retry the last failed run" operation (API tokens: monitoring.tokens).
 
 Each function says what it guarantees. Errors are jobs.errors types.
 """
@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -62,7 +61,12 @@ def _refresh(ids: list[int] | None, now: datetime) -> dict[str, Any]:
     verdicts: dict[int, tuple[str, list[dict]]] = {}
     fire_cache: dict = {}
     for f in facts:
-        verdicts[f.job_id] = evaluate(f, now, fire_cache=fire_cache)
+        try:
+            verdicts[f.job_id] = evaluate(f, now, fire_cache=fire_cache)
+        except Exception:
+            # One job's bad row (a duration saved before the bounds, a rule's
+            # bug) keeps its stored health; every other job is still refreshed.
+            log.exception("health of job %s not evaluated", f.name)
     levels: dict[str, int] = dict.fromkeys(HealthLevel.values, 0)
     changed: list[tuple[int, str, str, list[dict]]] = []
     with transaction.atomic():
@@ -232,42 +236,6 @@ def runs_cleanup(
             changes={"deleted": [None, total], "cutoff": [None, cutoff.isoformat()]},
         )
     return total
-
-
-# --- tokens ---------------------------------------------------------------------
-
-
-def token_create(username: str, *, actor: Actor, rotate: bool = False) -> str:
-    """Create the API token of `username` and return its key. A user has one
-    token; with `rotate` an existing one is replaced (the old key stops
-    working at once), without it an existing token is a Conflict. Audited
-    (token.create / token.rotate) without the key. Raises NotFound."""
-    from rest_framework.authtoken.models import Token
-
-    user_model = get_user_model()
-    user = user_model._default_manager.filter(**{str(user_model.USERNAME_FIELD): username}).first()
-    if user is None:
-        raise NotFound(f"unknown user {username!r}", fields={"user": "not found"})
-    if not user.is_active:
-        raise ValidationError(f"user {username!r} is inactive", fields={"user": "inactive"})
-    with transaction.atomic():
-        existing = Token.objects.select_for_update().filter(user=user).first()
-        if existing is not None and not rotate:
-            raise Conflict(
-                f"user {username!r} already has a token; use --rotate to replace it",
-                fields={"user": "has a token"},
-                code="token_exists",
-            )
-        if existing is not None:
-            existing.delete()
-        token = Token.objects.create(user=user)
-        audit_record(
-            actor=actor,
-            action="token.rotate" if existing is not None else "token.create",
-            target_type="user",
-            target=user.get_username(),
-        )
-    return token.key
 
 
 # --- retry ----------------------------------------------------------------------

@@ -111,6 +111,13 @@ class Proc:
         self._fh.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _sample_jobs_registered() -> None:
+    """The suite's job functions are @runnable: registered when imported, as
+    discovery imports an app's jobs.py (the worker imports them by target)."""
+    import tests.jobs.sample_jobs  # noqa: F401
+
+
 @pytest.fixture(scope="session")
 def redis_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)
@@ -205,3 +212,64 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
         time.sleep(interval)
+
+
+# --- a read-only database role (compliance SQL rules) --------------------------
+
+READONLY_TABLES = ("compliance_stock", "compliance_product", "compliance_warehouse")
+
+
+@pytest.fixture(scope="session")
+def readonly_role(django_db_setup, django_db_blocker) -> str:
+    """A PostgreSQL login role that can only read the demo's business tables
+    of the test database: not a superuser, default_transaction_read_only on.
+    Created (committed) through its own connection, so other sessions see it."""
+    import psycopg
+
+    db = settings.DATABASES["default"]
+    role = f"jw_ro_{db['NAME']}"[:63]
+    dsn = f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} user={db['USER'] or 'postgres'}"
+    with psycopg.connect(f"{dsn} dbname={db['NAME']}", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE ROLE "{role}" LOGIN')
+        conn.execute(f'ALTER ROLE "{role}" SET default_transaction_read_only = on')
+        conn.execute(f'GRANT SELECT ON {", ".join(READONLY_TABLES)} TO "{role}"')
+    return role
+
+
+def role_url(role: str) -> str:
+    db = settings.DATABASES["default"]
+    return f"postgres://{role}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+# Tests that run SQL rules declare both aliases: @pytest.mark.django_db(databases=RULE_DATABASES).
+RULE_DATABASES = ["default", "compliance"]
+
+
+@pytest.fixture(scope="session")
+def compliance_alias(readonly_role) -> Iterator[str]:
+    """The "compliance" alias (what COMPLIANCE_DATABASE_URL configures) on the
+    read-only role, for the whole session: it must exist before a test case
+    that declares it starts. Marked a mirror so test cases neither wrap it in
+    a transaction nor flush it (the role cannot); rules open their own
+    connection to it anyway."""
+    import dj_database_url
+    from django.db import connections
+
+    url = role_url(readonly_role)
+    alias = {**settings.DATABASES["default"], **dj_database_url.parse(url)}
+    alias.update(CONN_MAX_AGE=0, TEST={**alias.get("TEST", {}), "MIRROR": "default"})
+    settings.DATABASES["compliance"] = alias
+    connections.settings["compliance"] = alias
+    yield url
+    settings.DATABASES.pop("compliance", None)
+    connections.settings.pop("compliance", None)
+
+
+@pytest.fixture
+def compliance_db(compliance_alias, settings) -> str:
+    """SQL rules allowed on the "compliance" alias; returns its URL (for a
+    worker process: COMPLIANCE_DATABASE_URL)."""
+    settings.COMPLIANCE_SQL_DATABASES = ["compliance"]
+    return compliance_alias

@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from alerts.models import Alert, Channel, Delivery, DeliveryAttempt
+from alerts.models import Alert, Channel, ChannelKind, Delivery, DeliveryAttempt
 from alerts.services.channels import masked_secrets
 from jobs.api.serializers import IsoDateTimeField
 
@@ -146,9 +146,11 @@ class ChannelWrite(serializers.Serializer):
     """Documents the request body; validation is the service's."""
 
     name = serializers.CharField(required=False)
-    kind = serializers.ChoiceField(choices=["email", "slack", "teams", "webhook"], required=False)
+    kind = serializers.ChoiceField(choices=ChannelKind.values, required=False)
     enabled = serializers.BooleanField(required=False)
-    config = serializers.DictField(required=False, help_text="email: {recipients: [...]}")
+    config = serializers.DictField(
+        required=False, help_text="email: {recipients: [...]}; log: {level} (default warning)"
+    )
     secrets = serializers.DictField(
         required=False, help_text="slack/teams: {url}; webhook: {url, secret}"
     )

@@ -2,9 +2,10 @@
 
 Each module exposes `validate(config, secrets) -> (config, secrets)` (raises
 jobs.errors.ValidationError naming the field) and `send(payload, config,
-secrets, *, delivery_id) -> int | None` (the HTTP status, or None for SMTP),
-raising DeliveryError when the channel did not take the message. Senders do
-no database work: alerts.services.delivery records every attempt.
+secrets, *, delivery_id) -> int | None` (the HTTP status, or None for SMTP
+and the log), raising DeliveryError when the channel did not take the
+message. Senders do no database work: alerts.services.delivery records
+every attempt.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class DeliveryError(Exception):
 
 _MODULES = {
     "email": "alerts.channels.email",
+    "log": "alerts.channels.log",
     "slack": "alerts.channels.slack",
     "teams": "alerts.channels.teams",
     "webhook": "alerts.channels.webhook",

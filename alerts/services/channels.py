@@ -21,6 +21,7 @@ from alerts.models import (
 )
 from jobs.actors import Actor
 from jobs.errors import Conflict, NotFound, ValidationError
+from jobs.limits import check_json, check_text, field_error
 from jobs.services.audit import SECRET_MASK, audit_record, diff_fields
 
 EDITABLE = (
@@ -66,7 +67,7 @@ def _apply(channel: Channel, data: dict[str, Any]) -> None:
             raise ValidationError(
                 "name must be a slug (letters, digits, - and _)", fields={"name": "invalid"}
             )
-        channel.name = name
+        channel.name = field_error("name", check_text, name, max_length=100)
     if "kind" in data:
         if data["kind"] not in ChannelKind.values:
             raise ValidationError(
@@ -91,6 +92,7 @@ def _apply(channel: Channel, data: dict[str, Any]) -> None:
     config = data.get("config", channel.config) or {}
     if not isinstance(config, dict):
         raise ValidationError("config must be an object", fields={"config": "not an object"})
+    field_error("config", check_json, config)
     try:
         old_secrets = crypto.unseal(channel.secrets)
     except ValueError as exc:
@@ -100,6 +102,7 @@ def _apply(channel: Channel, data: dict[str, Any]) -> None:
         new_secrets = {}
     if not isinstance(new_secrets, dict):
         raise ValidationError("secrets must be an object", fields={"secrets": "not an object"})
+    field_error("secrets", check_json, new_secrets)
     # A masked value sent back unchanged keeps the stored secret.
     secrets = {**old_secrets, **{k: v for k, v in new_secrets.items() if v != SECRET_MASK}}
     config, secrets = sender(channel.kind).validate(config, secrets)
@@ -137,6 +140,18 @@ def channel_create(data: dict[str, Any], *, actor: Actor) -> Channel:
             changes=diff_fields({}, _snapshot(channel), frozenset({"secrets"})),
         )
     return channel
+
+
+def channel_ensure_default(*, actor: Actor) -> Channel | None:
+    """Make sure alerts reach someone: when no enabled default channel
+    exists and there is no channel named `log` (an operator's own, left
+    alone), create the default `log` channel (alerts in the worker's output).
+    Returns the channel created, or None. For `make run`; idempotent."""
+    if Channel.objects.filter(is_default=True, enabled=True).exists():
+        return None
+    if Channel.objects.filter(name="log").exists():
+        return None
+    return channel_create({"name": "log", "kind": ChannelKind.LOG, "is_default": True}, actor=actor)
 
 
 def channel_update(channel_ref: int | str, data: dict[str, Any], *, actor: Actor) -> Channel:

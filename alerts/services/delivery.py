@@ -9,17 +9,20 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from alerts import crypto
 from alerts.channels import DeliveryError, sender
 from alerts.models import (
     AlertType,
+    Channel,
     Delivery,
     DeliveryAttempt,
     DeliveryStatus,
     Severity,
 )
+from jobs.execution.redact import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -48,71 +51,118 @@ def _send(delivery: Delivery) -> int | None:
     return sender(channel.kind).send(payload, channel.config, secrets, delivery_id=delivery.pk)
 
 
-def delivery_attempt(delivery_id: int, *, single: bool = False) -> float | None:
-    """Try one pending delivery once; record the attempt.
+def redact_channel_secrets(channel: Channel | None, text: str) -> str:
+    """`text` with every secret of the channel (webhook URL and its parts,
+    signing secret) masked. Every delivery error passes through here before it
+    is stored, so attempts, `last_error`, channel-test answers and the
+    notification-failure alert built from them never show a secret."""
+    if channel is None or not text:
+        return text
+    try:
+        secrets = crypto.unseal(channel.secrets)
+    except ValueError:
+        return text  # nothing could have been sent with secrets nobody can read
+    return Redactor(str(v) for v in secrets.values() if isinstance(v, str | int)).redact(text)
 
-    Returns the seconds to wait before the next try, or None when done (sent,
-    failed for good, or nothing to do). Idempotent: a delivery that is not
-    pending is left alone, and the row lock means a redelivered task message
-    cannot send the same delivery twice at once. After the last attempt the
-    failure becomes a `notification_failure` alert — unless the delivery was
-    itself about a notification failure (no recursion). `single` (channel
-    tests) makes this attempt the last one, without that alert.
-    """
+
+def _attempt(delivery: Delivery) -> tuple[str, int | None]:
+    """Send once; (error text with the channel's secrets masked, HTTP status)."""
+    error, status, bug = "", None, False
+    try:
+        status = _send(delivery)
+    except DeliveryError as exc:
+        error, status = str(exc) or type(exc).__name__, exc.status
+    except Exception as exc:  # a sender bug must still be recorded and retried
+        error, bug = f"{type(exc).__name__}: {exc}", True
+    error = redact_channel_secrets(delivery.channel, error)
+    if bug:  # no traceback: its exception text would show the secrets again
+        log.error("delivery %s: unexpected error: %s", delivery.pk, error)
+    return error, status
+
+
+def _claim(delivery_id: int) -> Delivery | None:
+    """Take a pending delivery that no other worker is sending, for
+    ALERTS_DELIVERY_CLAIM; None if there is nothing to do. A short transaction."""
+    now = timezone.now()
     with transaction.atomic():
         delivery = (
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("channel", "alert")
             .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
             .first()
         )
         if delivery is None:
             return None
-        started = time.monotonic()
-        error, status = "", None
-        try:
-            status = _send(delivery)
-        except DeliveryError as exc:
-            error, status = str(exc) or type(exc).__name__, exc.status
-        except Exception as exc:  # a sender bug must still be recorded and retried
-            log.exception("delivery %s: unexpected error", delivery.pk)
-            error = f"{type(exc).__name__}: {exc}"
-        now = timezone.now()
-        delivery.attempts += 1
-        DeliveryAttempt.objects.create(
-            delivery=delivery,
-            number=delivery.attempts,
-            channel_name=delivery.channel.name if delivery.channel else "",
-            kind=delivery.kind,
-            target=delivery.target,
-            ok=not error,
-            error=error[:2000],
-            response_status=status,
-            duration_ms=int((time.monotonic() - started) * 1000),
-            at=now,
-        )
-        if not error:
-            delivery.status, delivery.sent_at, delivery.next_attempt_at = (
-                DeliveryStatus.SENT,
-                now,
-                None,
-            )
-            delivery.last_error = ""
-            delivery.save(
-                update_fields=["status", "sent_at", "next_attempt_at", "attempts", "last_error"]
-            )
-            return None
-        delivery.last_error = error[:2000]
-        if not single and delivery.attempts < settings.ALERTS_DELIVERY_MAX_ATTEMPTS:
-            wait = retry_delay(delivery.attempts)
-            delivery.next_attempt_at = now + timedelta(seconds=wait)
-            delivery.save(update_fields=["attempts", "last_error", "next_attempt_at"])
-            return wait
-        delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
-        delivery.save(update_fields=["status", "attempts", "last_error", "next_attempt_at"])
-        if not single:
-            _raise_failure_alert(delivery)
+        delivery.claimed_until = now + timedelta(seconds=settings.ALERTS_DELIVERY_CLAIM)
+        delivery.save(update_fields=["claimed_until"])
+    return delivery
+
+
+def delivery_attempt(delivery_id: int, *, single: bool = False) -> float | None:
+    """Try one pending delivery once; record the attempt.
+
+    Returns the seconds to wait before the next try, or None when done (sent,
+    failed for good, or nothing to do). Idempotent: a delivery that is not
+    pending is left alone, and the claim means a redelivered task message
+    cannot send the same delivery twice at once. No transaction or row lock is
+    held while sending (that takes up to ALERTS_HTTP_TIMEOUT). After the last
+    attempt the failure becomes a `notification_failure` alert — unless the
+    delivery was itself about a notification failure (no recursion). `single`
+    (channel tests) makes this attempt the last one, without that alert.
+    """
+    delivery = _claim(delivery_id)
+    if delivery is None:
         return None
+    started = time.monotonic()
+    error, status = _attempt(delivery)
+    duration_ms = int((time.monotonic() - started) * 1000)
+    with transaction.atomic():
+        claimed = Delivery.objects.select_for_update().filter(
+            pk=delivery.pk, claimed_until=delivery.claimed_until
+        )
+        if not claimed.exists():
+            # Our claim ran out and another attempt took the delivery over.
+            log.warning("delivery %s: claim lost while sending; not recording", delivery.pk)
+            return None
+        return _record(delivery, error, status, duration_ms, single=single)
+
+
+def _record(
+    delivery: Delivery, error: str, status: int | None, duration_ms: int, *, single: bool
+) -> float | None:
+    now = timezone.now()
+    delivery.attempts += 1
+    delivery.claimed_until = None
+    DeliveryAttempt.objects.create(
+        delivery=delivery,
+        number=delivery.attempts,
+        channel_name=delivery.channel.name if delivery.channel else "",
+        kind=delivery.kind,
+        target=delivery.target,
+        ok=not error,
+        error=error[:2000],
+        response_status=status,
+        duration_ms=duration_ms,
+        at=now,
+    )
+    fields = ["attempts", "claimed_until", "last_error", "next_attempt_at", "status"]
+    if not error:
+        delivery.status, delivery.sent_at, delivery.next_attempt_at = DeliveryStatus.SENT, now, None
+        delivery.last_error = ""
+        delivery.save(update_fields=[*fields, "sent_at"])
+        return None
+    delivery.last_error = error[:2000]
+    if not single and delivery.attempts < settings.ALERTS_DELIVERY_MAX_ATTEMPTS:
+        wait = retry_delay(delivery.attempts)
+        delivery.next_attempt_at = now + timedelta(seconds=wait)
+        delivery.save(update_fields=fields)
+        return wait
+    delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+    delivery.save(update_fields=fields)
+    if not single:
+        _raise_failure_alert(delivery)
+    return None
 
 
 def _raise_failure_alert(delivery: Delivery) -> None:

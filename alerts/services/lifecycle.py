@@ -17,6 +17,7 @@ from alerts.models import SEVERITY_ORDER, Alert, AlertStatus, AlertType, Notific
 from alerts.services.notify import notify
 from jobs.actors import Actor
 from jobs.errors import Conflict, NotFound, ValidationError
+from jobs.limits import check_text, field_error
 from jobs.services.audit import audit_record
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ def alert_resolve(
     """Resolve an open or acknowledged alert with notes (required). An
     unacknowledged alert is acknowledged too, by the same actor at the same
     time. Conflict if already resolved. Audited."""
-    notes = (notes or "").strip()
+    notes = field_error("notes", check_text, (notes or "").strip())
     if not notes:
         raise ValidationError(
             "notes are required to resolve an alert", fields={"notes": "required"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -12,12 +13,15 @@ from config.env import (
     env_float,
     env_int,
     env_list,
+    env_networks,
     env_str,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-insecure-key-change-me")
+# Public, for development only: config.settings.production refuses it.
+DEV_SECRET_KEY = "dev-insecure-key-change-me"
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
@@ -30,8 +34,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens stored as SHA-512 digests, each with an expiry (config.auth).
+    "knox",
+    # Admin login lockout after repeated failures (AXES_* below).
+    "axes",
     "drf_spectacular",
+    # Swagger UI served from vendored static files, never from a CDN.
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     # Opt-in raw task results (CELERY_RESULT_BACKEND=django-db); runs are
     # recorded in JobRun either way.
@@ -50,6 +59,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a lockout into its 429 response.
+    "axes.middleware.AxesMiddleware",
+]
+
+# Axes first: a locked-out client is refused before its password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -92,9 +109,41 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's four validators. 12 characters rather than the default 8: these
+# logins can run code on the workers.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env_int("AUTH_PASSWORD_MIN_LENGTH", 12, minimum=8)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Login lockout (django-axes) ------------------------------------------
+# Failed logins are counted per (username, client address): 5 failures lock
+# that pair out for 15 minutes. Per pair rather than per address, so one
+# attacker cannot lock a real admin out from everywhere, and one office behind
+# NAT is not locked out by a colleague's typos; a success resets the count.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=env_duration("AXES_COOLOFF_TIME", "15m"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The same client address as the API's (X-Forwarded-For only from TRUSTED_PROXIES).
+AXES_CLIENT_IP_CALLABLE = "config.api.client_ip"
+# Successful logins are already in the session; failures are what matter.
+AXES_DISABLE_ACCESS_LOG = True
+# No start-up banner: every manage.py command would print it before its own output.
+AXES_VERBOSE = False
+
+# --- Proxies --------------------------------------------------------------
+# Addresses or networks (CIDR) of the reverse proxies in front of the web app.
+# Only a request arriving from one of them has its X-Forwarded-For read (the
+# nearest address not itself a proxy is the client); anyone else could forge
+# the header to dodge the login lockout and the API throttling. Empty: the
+# direct peer is the client.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES", "")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("DJANGO_TIME_ZONE", "UTC")
@@ -151,9 +200,33 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 # --- Jobs -----------------------------------------------------------------
 JOBS_DEFAULT_QUEUE = env_str("JOBS_DEFAULT_QUEUE", "jobs")
 JOBS_DEFAULT_TIMEOUT = env_duration("JOBS_DEFAULT_TIMEOUT", "20m")
+# The queues a job may name (besides the default). Workers must consume them
+# (`celery worker -Q celery,jobs,...`); a name outside the list is refused at
+# save, so a job cannot publish into a broker-internal or Jobwarden key (Redis
+# keeps queues and its own bookkeeping in one keyspace). Empty: any name that
+# passes jobs.limits.check_queue_name.
+JOBS_QUEUES = env_list("JOBS_QUEUES", JOBS_DEFAULT_QUEUE)
 # The longest timeout a job may declare; the broker visibility timeout must
 # exceed it (checked at start-up).
 JOBS_MAX_TIMEOUT = env_duration("JOBS_MAX_TIMEOUT", "4h")
+# Input limits (jobs.limits): every value a user stores is bounded, so one
+# row cannot bloat the database, a page or a worker's memory, and date
+# arithmetic on a stored duration cannot overflow. The longest grace time,
+# retry delay or expected duration: a month covers a monthly job's slack.
+JOBS_MAX_DURATION = env_duration("JOBS_MAX_DURATION", "31d")
+# Backoff factor ceiling: 10x per attempt already reaches JOBS_MAX_DURATION
+# within a handful of retries.
+JOBS_MAX_RETRY_BACKOFF = env_float("JOBS_MAX_RETRY_BACKOFF", 10.0, minimum=1)
+# Parameters, config, overrides, channel config ...: their JSON encoding in
+# UTF-8 and their nesting. 64 KiB is far above any real job's parameters and
+# far below what slows a list page; 20 levels is deeper than any sane config.
+JOBS_MAX_JSON_BYTES = env_int("JOBS_MAX_JSON_BYTES", 64 * 1024, minimum=1024)
+JOBS_MAX_JSON_DEPTH = env_int("JOBS_MAX_JSON_DEPTH", 20, minimum=2, maximum=200)
+# Free text (descriptions, reasons, notes, compliance queries): a page of text.
+JOBS_MAX_TEXT_LENGTH = env_int("JOBS_MAX_TEXT_LENGTH", 10_000, minimum=200)
+# Tags, notification e-mails and channels per job, and the length of one tag.
+JOBS_MAX_LIST_ITEMS = env_int("JOBS_MAX_LIST_ITEMS", 50, minimum=1)
+JOBS_MAX_TAG_LENGTH = env_int("JOBS_MAX_TAG_LENGTH", 100, minimum=8)
 # Soft timeout first, then this long for clean-up before the hard kill.
 JOBS_TIMEOUT_GRACE = env_duration("JOBS_TIMEOUT_GRACE", "10s")
 # How long a cancelled running job gets to notice before it is terminated.
@@ -174,6 +247,13 @@ JOBS_REQUEUE_AFTER = env_duration("JOBS_REQUEUE_AFTER", "10m")
 CELERY_BEAT_SCHEDULE = {
     "jobwarden-sweep": {"task": "jobs.sweep", "schedule": JOBS_SWEEP_INTERVAL},
 }
+# Celery remote-control commands that change a worker (terminate, shutdown,
+# pool, rate/time limits, consumers) come from anyone who can write to the
+# broker, past roles and audit: off, a worker answers only inspection and a
+# revoke of a run whose cancel Jobwarden recorded (jobs.worker_steps). Turn
+# on only where the broker is as trusted as the admin (e.g. with Flower's
+# FLOWER_ALLOW_CONTROL).
+JOBS_WORKER_REMOTE_CONTROL = env_bool("JOBS_WORKER_REMOTE_CONTROL", False)
 # Workers cache job definitions this long. Each change also publishes the
 # job's version to Redis, which the claim compares: the next run sees it.
 JOBS_DEFINITION_CACHE_SECONDS = env_float("JOBS_DEFINITION_CACHE_SECONDS", 2.0, minimum=0)
@@ -207,12 +287,29 @@ JOBS_PYTHON_ALLOWED_TARGETS = env_list("JOBS_PYTHON_ALLOWED_TARGETS", "")
 JOBS_RESULT_MAX_BYTES = env_int("JOBS_RESULT_MAX_BYTES", 256 * 1024, minimum=1024)
 JOBS_PROCESS_ALLOWED_EXECUTABLES = env_list("JOBS_PROCESS_ALLOWED_EXECUTABLES", "")
 JOBS_HTTP_ALLOWED_NETWORKS = env_list("JOBS_HTTP_ALLOWED_NETWORKS", "")
+# Procedures SQL jobs may call (names or globs, e.g. reporting.*). Empty: any
+# schema-qualified procedure (a bare name can resolve to a built-in). System
+# functions (pg_catalog, information_schema, mysql, sys, performance_schema,
+# pg_*, lo_*, dblink*) are never callable, listed or not.
 JOBS_SQL_ALLOWED_PROCEDURES = env_list("JOBS_SQL_ALLOWED_PROCEDURES", "")
+# ODBC drivers connection strings may name (as registered in odbcinst.ini).
+# Empty: any registered driver; a file path is never accepted.
+JOBS_SQL_ALLOWED_DRIVERS = env_list("JOBS_SQL_ALLOWED_DRIVERS", "")
+# Non-public networks ODBC connections may reach (CIDRs), like
+# JOBS_HTTP_ALLOWED_NETWORKS for HTTP jobs. Kept apart because a database
+# normally sits on a private network that HTTP jobs must not reach; empty
+# means public addresses only, so list the database subnets.
+JOBS_SQL_ALLOWED_NETWORKS = env_list("JOBS_SQL_ALLOWED_NETWORKS", "")
 # Fernet keys, newest first; older keys still decrypt (rotation).
 JOBS_SECRET_KEYS = env_list("JOBS_SECRET_KEYS", "")
 # PATH of the scrubbed base environment a process job starts with: the system
 # directories only, never the worker's own PATH (a virtualenv, ~/bin).
 JOBS_PROCESS_PATH = env_str("JOBS_PROCESS_PATH", "/usr/local/bin:/usr/bin:/bin")
+# Environment variables a process job may set (globs). An allowlist, because
+# interpreters read many variables as code (PYTHONWARNINGS, PERL5OPT,
+# NODE_OPTIONS, SHELLOPTS, JAVA_TOOL_OPTIONS …); a JOB_ prefix is a namespace
+# no runtime reads. PATH, HOME and the loader's variables are never settable.
+JOBS_PROCESS_ALLOWED_ENV = env_list("JOBS_PROCESS_ALLOWED_ENV", "JOB_*")
 # Circuit breaker per HTTP host: after this many consecutive transient failures
 # (5 rides out a short blip) calls stop for the cool-down (5m: long enough for an
 # API to recover, short enough that an hourly job loses at most one run).
@@ -244,9 +341,23 @@ REST_FRAMEWORK = {
     # WWW-Authenticate challenge, which makes it a 401 (session alone gives 403).
     # SessionAuthentication enforces CSRF on writes made with a session cookie.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "config.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    # Per client address (anonymous) and per user; over the rate: 429 in the
+    # error shape with Retry-After. Counted in Redis, so shared by every web
+    # process (config.auth explains the classes).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "config.auth.AnonRateThrottle",
+        "config.auth.UserRateThrottle",
+    ],
+    # Anonymous callers can only read the schema and be refused, so 60/min is
+    # plenty; 1200/min (20/s) lets a dashboard or a script poll many jobs yet
+    # stops a runaway loop or a token being used to scrape.
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("API_THROTTLE_ANON", "60/min"),
+        "user": env_str("API_THROTTLE_USER", "1200/min"),
+    },
     # Reads need the viewer role at least; each view narrows further (config.api).
     "DEFAULT_PERMISSION_CLASSES": ["config.api.CanView"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -258,7 +369,30 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON only, bounded in size and nesting (config.api.BoundedJSONParser).
+    "DEFAULT_PARSER_CLASSES": ["config.api.BoundedJSONParser"],
+}
+# API tokens (django-rest-knox): only a SHA-512 digest is stored, the key is
+# shown once. Every token expires: 90 days by default (a quarter: rotation
+# fits a release cycle), at most a year; `jobs token create --expires`.
+API_TOKEN_TTL = env_duration("API_TOKEN_TTL", "90d")
+API_TOKEN_MAX_TTL = env_duration("API_TOKEN_MAX_TTL", "365d")
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(seconds=API_TOKEN_TTL),
+    # `Authorization: Token <key>`, as before; a prefix lets secret scanners
+    # recognise a leaked key.
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_PREFIX": "jw_",
+    "AUTO_REFRESH": False,
+}
+# One Redis for the broker and the shared cache (throttle counters); the key
+# prefix keeps the cache out of Celery's and the run journal's keys.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "jobwarden:cache",
+    }
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Jobwarden API",
@@ -268,6 +402,11 @@ SPECTACULAR_SETTINGS = {
     # The schema and docs pages are public (issue 4); every other endpoint is not.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files: the
+    # docs page loads no script from a third-party host.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "jobs.models.RunStatus",
@@ -359,9 +498,18 @@ ALERTS_RETENTION_DAYS = env_int("ALERTS_RETENTION_DAYS", 180, minimum=1)
 ALERTS_DELIVERY_MAX_ATTEMPTS = env_int("ALERTS_DELIVERY_MAX_ATTEMPTS", 10, minimum=1)
 ALERTS_DELIVERY_RETRY_DELAY = env_duration("ALERTS_DELIVERY_RETRY_DELAY", "30s")
 ALERTS_DELIVERY_MAX_DELAY = env_duration("ALERTS_DELIVERY_MAX_DELAY", "30m")
-# Per-request timeout of webhook/chat deliveries: a slow endpoint must not
-# hold a worker slot for long.
+# Total deadline of one webhook/chat delivery (connect, send, answer; not per
+# socket read, so a server dripping its answer cannot stretch it): a slow
+# endpoint must not hold a worker slot for long.
 ALERTS_HTTP_TIMEOUT = env_duration("ALERTS_HTTP_TIMEOUT", "10s")
+# How much of a receiver's answer is read: only a 200-character preview is
+# ever shown, and a huge answer must not fill the web process's memory.
+ALERTS_HTTP_MAX_RESPONSE_BYTES = env_int("ALERTS_HTTP_MAX_RESPONSE_BYTES", 64 * 1024, minimum=1024)
+# A delivery being sent is claimed until this long after the send began, so a
+# redelivered task message does not send it twice at once; no row lock is held
+# during the send. Past it (the sending worker died) another attempt may claim
+# it. Well above ALERTS_HTTP_TIMEOUT and an SMTP exchange.
+ALERTS_DELIVERY_CLAIM = env_duration("ALERTS_DELIVERY_CLAIM", "5m")
 # Each occurrence of a still-open alert notifies again (throttled), as a job
 # failing over and over is news; set false to notify only when it opens.
 ALERTS_NOTIFY_REPEATS = env_bool("ALERTS_NOTIFY_REPEATS", True)
@@ -380,9 +528,17 @@ COMPLIANCE_DEFAULT_ROW_LIMIT = env_int("COMPLIANCE_DEFAULT_ROW_LIMIT", 1000, min
 COMPLIANCE_DEFAULT_TIMEOUT = env_duration("COMPLIANCE_DEFAULT_TIMEOUT", "60s")
 # Violating rows kept per rule on the run's result (the rest are counted).
 COMPLIANCE_SAMPLE_ROWS = env_int("COMPLIANCE_SAMPLE_ROWS", 10, minimum=0)
-# Django aliases SQL rules may query. The demo's business tables live in the
-# app database, hence "default"; in production point rules at the business
-# database (an alias or an ODBC connection) and drop "default" from this list.
-COMPLIANCE_SQL_DATABASES = env_list("COMPLIANCE_SQL_DATABASES", "default")
+# The business database SQL rules query, as the "compliance" alias: a URL
+# whose role can only read (checked at every connect: not a superuser, no
+# write or create privilege, default_transaction_read_only on). Jobwarden's
+# own database ("default": tokens, password hashes, secrets) is never a
+# target, so there is no default; rules may also name an ODBC connection.
+COMPLIANCE_DATABASE_URL = env_str("COMPLIANCE_DATABASE_URL", "")
+if COMPLIANCE_DATABASE_URL:
+    DATABASES["compliance"] = dj_database_url.parse(COMPLIANCE_DATABASE_URL)
+# Django aliases SQL rules may query; the first is used by rules that name none.
+COMPLIANCE_SQL_DATABASES = env_list(
+    "COMPLIANCE_SQL_DATABASES", "compliance" if COMPLIANCE_DATABASE_URL else ""
+)
 # Extra modules holding @rule Python checks, besides each app's compliance_rules.py.
 COMPLIANCE_RULE_MODULES = env_list("COMPLIANCE_RULE_MODULES", "")

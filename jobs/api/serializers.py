@@ -20,7 +20,7 @@ from rest_framework.relations import PKOnlyObject
 
 from jobs.models import Job, JobRun, ScheduleType
 from jobs.schedule import ScheduleError, describe
-from jobs.secrets import masked_config
+from jobs.secrets import masked_config, masked_parameters
 from jobs.specs.fields import DISABLED_FIELDS, MONITORING_FIELDS, POLICY_FIELDS, RUN_STATE_FIELDS
 
 
@@ -101,6 +101,7 @@ def human_schedule(job: Job) -> str:
 
 class JobSerializer(LeanReadSerializer):
     config = serializers.SerializerMethodField()
+    parameters = serializers.SerializerMethodField()
     human_schedule = serializers.SerializerMethodField()
     owner = serializers.SerializerMethodField()
     success_rate = serializers.FloatField(read_only=True)
@@ -199,6 +200,9 @@ class JobSerializer(LeanReadSerializer):
 
     def get_config(self, job: Job) -> dict[str, Any]:
         return masked_config(job)
+
+    def get_parameters(self, job: Job) -> dict[str, Any]:
+        return masked_parameters(job.parameters or {})
 
     def get_human_schedule(self, job: Job) -> str:
         return human_schedule(job)

@@ -240,9 +240,10 @@ class JobDisable(_JobAction):
 class JobTrigger(_JobAction):
     @extend_schema(
         summary="Run a job now",
-        description="Queues a run and returns it (202). A disabled job is refused (409) unless `force`.",
+        description="Queues a run and returns it (202). A disabled job is refused (409) unless "
+        "`force`; an unreachable broker is 503, with nothing saved.",
         request=TriggerRequest,
-        responses={202: JobRunSerializer, **error_responses(400, 404, 409)},
+        responses={202: JobRunSerializer, **error_responses(400, 404, 409, 503)},
     )
     def post(self, request: Request, name: str) -> Response:
         self._authorize(request, name)
@@ -262,7 +263,7 @@ class JobRetry(_JobAction):
     @extend_schema(
         summary="Re-run the latest failed run's parameters",
         request=RetryRequest,
-        responses={202: JobRunSerializer, **error_responses(400, 404, 409)},
+        responses={202: JobRunSerializer, **error_responses(400, 404, 409, 503)},
     )
     def post(self, request: Request, name: str) -> Response:
         self._authorize(request, name)

@@ -154,7 +154,7 @@ def _list(out: _Out, options: dict[str, Any]) -> int:
 def _info(out: _Out, options: dict[str, Any]) -> int:
     from jobs.api.serializers import JobSerializer, human_schedule
     from jobs.schedule import ScheduleError, next_fires
-    from jobs.secrets import masked_config
+    from jobs.secrets import masked_config, masked_parameters
 
     job = _get_job(options["name"])
     if options["json"]:
@@ -171,7 +171,7 @@ def _info(out: _Out, options: dict[str, Any]) -> int:
         ("kind", job.kind),
         ("target", job.target),
         ("config", json.dumps(masked_config(job)) if job.config else ""),
-        ("parameters", json.dumps(job.parameters) if job.parameters else ""),
+        ("parameters", json.dumps(masked_parameters(job.parameters)) if job.parameters else ""),
         ("enabled", enabled),
         ("schedule", human_schedule(job)),
         ("cron", f"{job.cron} ({job.timezone})" if job.cron else ""),
@@ -328,6 +328,9 @@ def _wait(run: JobRun, timeout: float | None, say: Any, warn: Any) -> JobRun | N
             not hinted
             and current.status == RunStatus.QUEUED
             and time.monotonic() - began >= QUEUED_HINT_AFTER
+            # A retry sits queued through its delay by design: only a run
+            # that is due and still not started is worth a word.
+            and current.due_for(timezone.now()) >= QUEUED_HINT_AFTER
         ):
             # The usual cause: no worker reads this queue on this broker
             # (e.g. a CLI that did not get `make run`'s embedded REDIS_URL).
@@ -351,9 +354,9 @@ def _wait(run: JobRun, timeout: float | None, say: Any, warn: Any) -> JobRun | N
 
 
 def _broker_shown() -> str:
-    from kombu.utils.url import maybe_sanitize_url
+    from jobs.broker import shown_url
 
-    return str(maybe_sanitize_url(settings.CELERY_BROKER_URL))
+    return shown_url(settings.CELERY_BROKER_URL)
 
 
 def _say_state(run: JobRun, say: Any) -> None:

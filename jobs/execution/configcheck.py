@@ -36,6 +36,13 @@ class ConfigCheck:
                 isinstance(value, dict) and all(isinstance(k, str) for k in value)
             ):
                 fail(f"config.{block}", "must be an object of name: value")
+        for name, connection in (config.get("connections") or {}).items():
+            if connection != MASK:  # a masked value is the stored, checked one
+                from jobs.execution.sqlconn import check_odbc_connection
+
+                if not isinstance(connection, str):
+                    fail(f"config.connections.{name}", "must be an ODBC connection string")
+                check_odbc_connection(connection, f"config.connections.{name}", resolve=False)
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.config.get(key, default)

@@ -16,7 +16,7 @@ import requests
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from jobs.execution import netguard
+from jobs.execution import httplimits, netguard
 from jobs.execution.circuit import CircuitBreaker
 from jobs.execution.configcheck import MASK
 from jobs.execution.context import PermanentFailure, RetryAfter, RunCancelled, RunContext
@@ -25,7 +25,7 @@ from jobs.execution.redact import Redactor
 _STATUS_CLASS = re.compile(r"^[1-5]xx$")
 _PATH_TOKEN = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
 METADATA_BODY_BYTES = 4096  # request/response previews in metadata; the body itself goes to output
-CHUNK = 64 * 1024
+TIMED_OUT = "HTTP call exceeded the job's timeout"
 
 
 class HttpError(Exception):
@@ -112,7 +112,7 @@ class Call:
     def _remaining(self) -> float:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
-            raise SoftTimeLimitExceeded("HTTP call exceeded the job's timeout")
+            raise SoftTimeLimitExceeded(TIMED_OUT)
         return remaining
 
     def _mask_headers(self, headers: Any, secret_names: set[str]) -> dict[str, str]:
@@ -141,6 +141,26 @@ class Call:
         secret_names: set[str],
     ) -> Any:
         started = time.monotonic()
+        # requests' timeout bounds each socket read; the deadline bounds the
+        # whole exchange, so a server dripping its answer cannot stretch it.
+        with httplimits.Deadline(self.deadline - started) as self._deadline:
+            try:
+                response, data, method, url = self._exchange(
+                    method, url, headers, body, secret_names
+                )
+            except httplimits.DeadlineExceeded:
+                raise SoftTimeLimitExceeded(TIMED_OUT) from None
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        return self._judge(method, url, response, data, elapsed_ms)
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        secret_names: set[str],
+    ) -> tuple[requests.Response, bytes, str, str]:
         origin = urlsplit(url)
         try:
             for hop in range(settings.JOBS_HTTP_MAX_REDIRECTS + 1):
@@ -170,11 +190,12 @@ class Call:
                     )
                 netguard.check_url(location)  # every hop passes the guard
                 new = urlsplit(location)
-                if (new.scheme, new.hostname, new.port) != (
+                cross_origin = (new.scheme, new.hostname, new.port) != (
                     origin.scheme,
                     origin.hostname,
                     origin.port,
-                ):
+                )
+                if cross_origin:
                     # Credentials are for the host they were configured for.
                     headers = {k: v for k, v in headers.items() if k.lower() not in secret_names}
                 if response.status_code == 303 or (
@@ -182,13 +203,22 @@ class Call:
                 ):
                     method, body = "GET", None
                     headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+                if cross_origin and body is not None:
+                    # A 307/308 re-sends the body, which may carry rendered
+                    # secrets, to a host nobody configured: refuse, clearly.
+                    raise PermanentFailure(
+                        f"refused to follow a {response.status_code} redirect to another origin "
+                        f"({self.redactor.redact(location)}): it would re-send the request body"
+                    )
                 url = location
-            data = self._read(response)
+            data = self._read(response, self._deadline)
         except netguard.BlockedAddress as exc:
             raise PermanentFailure(self.redactor.redact(str(exc))) from None
         except requests.exceptions.SSLError as exc:
             raise PermanentFailure(f"TLS error: {self.redactor.redact(_short(exc))}") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
+            if self._deadline.expired:  # the watchdog cut an answer still dripping in
+                raise SoftTimeLimitExceeded(TIMED_OUT) from None
             if isinstance(exc.__context__, netguard.BlockedAddress) or "refused to connect" in str(
                 exc
             ):
@@ -201,35 +231,26 @@ class Call:
             ) from None
         except requests.RequestException as exc:
             raise PermanentFailure(self.redactor.redact(_short(exc))) from None
-        elapsed_ms = int((time.monotonic() - started) * 1000)
-        return self._judge(method, url, response, data, elapsed_ms)
+        return response, data, method, url
 
-    def _read(self, response: requests.Response) -> bytes:
-        length = response.headers.get("Content-Length")
-        if length and length.isdigit() and int(length) > self.max_bytes:
-            response.close()
-            raise PermanentFailure(
-                f"response of {length} bytes exceeds max_response_bytes ({self.max_bytes})"
-            )
-        chunks: list[bytes] = []
-        size = 0
+    def _read(self, response: requests.Response, deadline: httplimits.Deadline) -> bytes:
         last_beat = time.monotonic()
+
+        def beat() -> None:
+            nonlocal last_beat
+            if time.monotonic() - last_beat > 1:
+                self.ctx.heartbeat()
+                self.ctx.check_cancelled()
+                last_beat = time.monotonic()
+
         try:
-            for chunk in response.iter_content(CHUNK):
-                size += len(chunk)
-                if size > self.max_bytes:
-                    raise PermanentFailure(
-                        f"response exceeds max_response_bytes ({self.max_bytes}); stopped reading"
-                    )
-                chunks.append(chunk)
-                self._remaining()
-                if time.monotonic() - last_beat > 1:
-                    self.ctx.heartbeat()
-                    self.ctx.check_cancelled()
-                    last_beat = time.monotonic()
-        finally:
-            response.close()
-        return b"".join(chunks)
+            return httplimits.read_capped(response, self.max_bytes, deadline, on_chunk=beat)
+        except httplimits.BodyTooLarge as exc:
+            raise PermanentFailure(
+                f"response of {exc.declared} bytes exceeds max_response_bytes ({self.max_bytes})"
+                if exc.declared
+                else f"response exceeds max_response_bytes ({self.max_bytes}); stopped reading"
+            ) from None
 
     def _judge(
         self, method: str, url: str, response: requests.Response, data: bytes, elapsed_ms: int

@@ -29,6 +29,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from jobs.execution import httplimits
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -54,8 +56,10 @@ class Target:
         return f"{self.host}:{self.port}".lower()
 
 
-def allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return [ipaddress.ip_network(n, strict=False) for n in settings.JOBS_HTTP_ALLOWED_NETWORKS]
+def allowed_networks(
+    setting: str = "JOBS_HTTP_ALLOWED_NETWORKS",
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(n, strict=False) for n in getattr(settings, setting)]
 
 
 def _embedded_v4(ip: IPAddress) -> ipaddress.IPv4Address | None:
@@ -97,20 +101,21 @@ def why_blocked(ip: IPAddress) -> str | None:
     return None
 
 
-def check_ip(address: str | IPAddress, *, host: str = "") -> IPAddress:
-    """Raise BlockedAddress unless `address` may be contacted."""
+def check_ip(
+    address: str | IPAddress, *, host: str = "", setting: str = "JOBS_HTTP_ALLOWED_NETWORKS"
+) -> IPAddress:
+    """Raise BlockedAddress unless `address` may be contacted; `setting`
+    names the allowlist of networks (HTTP jobs, or SQL connections)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0] if isinstance(address, str) else address)
     reason = why_blocked(ip)
     if reason is None:
         return ip
     candidates = [ip] + ([_embedded_v4(ip)] if _embedded_v4(ip) else [])
-    for network in allowed_networks():
+    for network in allowed_networks(setting):
         if any(c.version == network.version and c in network for c in candidates):
             return ip
     shown = f"{host} ({ip})" if host and host != str(ip) else str(ip)
-    raise BlockedAddress(
-        f"refused to connect to {shown}: {reason} (not in JOBS_HTTP_ALLOWED_NETWORKS)"
-    )
+    raise BlockedAddress(f"refused to connect to {shown}: {reason} (not in {setting})")
 
 
 def parse_host(host: str) -> str:
@@ -146,7 +151,10 @@ def resolve(host: str, port: int) -> list[str]:
 
 def check_url(url: str) -> Target:
     """Validate scheme, host and every resolved address of `url`."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "http://[::1/": an unclosed IPv6 bracket
+        raise BlockedAddress(f"refused malformed URL ({exc})") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise BlockedAddress(
@@ -181,6 +189,7 @@ class _GuardedHTTPConnection(HTTPConnection):
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
         _check_peer(sock, self.host)
+        httplimits.watch_socket(sock)
         return sock
 
 
@@ -189,6 +198,10 @@ class _GuardedHTTPSConnection(HTTPSConnection):
         sock = super()._new_conn()
         _check_peer(sock, self.host)
         return sock
+
+    def connect(self) -> None:
+        super().connect()
+        httplimits.watch_socket(self.sock)  # the TLS socket, once wrapped
 
 
 class _GuardedHTTPPool(HTTPConnectionPool):

@@ -7,11 +7,39 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
 MASK = "********"
 # Shorter values would mask ordinary words and digits all over the output.
 MIN_SECRET_LENGTH = 4
+
+
+def _random_looking(text: str) -> bool:
+    # A Slack T…/B… id, a token, a Teams workflow id; not "services" or "hook".
+    return len(text) >= 16 or (
+        len(text) >= 8 and any(c.isdigit() for c in text) and any(c.isalpha() for c in text)
+    )
+
+
+def url_secret_forms(value: str) -> set[str]:
+    """The pieces of a secret URL that give it away on their own. Error texts
+    rarely quote the whole URL: urllib3 says "Max retries exceeded with url:
+    /services/T0/B0/XYZ", a server echoes the path, a message is cut at 200
+    characters. So the path (with and without its query), the query, its
+    values, the userinfo and any random-looking path segment are secret too."""
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:
+        return set()
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return set()
+    forms = {parts.path, parts.query, f"{parts.path}?{parts.query}", password or ""}
+    forms.update(seg for seg in parts.path.split("/") if _random_looking(seg))
+    forms.update(v for _, v in parse_qsl(parts.query))
+    if parts.username and password:
+        forms.add(f"{parts.username}:{password}")
+    return {f for f in forms if len(f) >= MIN_SECRET_LENGTH and f not in ("/", "?")}
 
 
 class Redactor:
@@ -20,7 +48,8 @@ class Redactor:
         for secret in secrets:
             secret = str(secret)
             if len(secret) >= MIN_SECRET_LENGTH and secret != MASK:
-                forms.update({secret, quote(secret, safe=""), quote_plus(secret)})
+                for form in {secret, *url_secret_forms(secret)}:
+                    forms.update({form, quote(form, safe=""), quote_plus(form)})
         ordered = sorted(forms, key=len, reverse=True)  # longest first
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
@@ -43,8 +72,12 @@ class Redactor:
         cls, job: Any, config: dict[str, Any], params: dict[str, Any], extra: Iterable[str] = ()
     ) -> Redactor:
         from jobs.params import secret_values as secret_params
+        from jobs.secrets import url_credentials
 
-        return cls.from_config(config, job.kind, [*extra, *secret_params(job, params)])
+        # URL userinfo and credential query values are shown masked on the
+        # job; a run record quoting the URL must not show them either.
+        found = url_credentials(config) + url_credentials(params)
+        return cls.from_config(config, job.kind, [*extra, *secret_params(job, params), *found])
 
     def redact(self, text: str) -> str:
         if self._pattern is None or not text:

@@ -200,8 +200,20 @@ def _quiet(fn: Any) -> None:
         fn()
 
 
+def check_odbc_connection(connection: str, field: str, *, resolve: bool = True) -> None:
+    """Keys, driver and network of an ODBC string (jobs.execution.odbcguard);
+    ValidationError naming `field`."""
+    from jobs.execution.odbcguard import check_connection
+
+    check_connection(connection, field, resolve=resolve)
+
+
 def _open_odbc(connection_string: str, timeout: float, autocommit: bool) -> Connection:
     import pyodbc
+
+    # Checked again at every connect: the save-time check saw no DNS answer,
+    # and settings (drivers, networks) may have been tightened since.
+    check_odbc_connection(connection_string, "connection")
 
     # Login timeout bounded too: an unreachable server must not eat the run.
     raw = pyodbc.connect(

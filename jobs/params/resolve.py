@@ -91,6 +91,7 @@ def run_parameter_query(
     in the query are bound as query parameters, never spliced into SQL. The
     query runs in a transaction that is rolled back (a lookup changes nothing)."""
     from jobs.execution.redact import Redactor
+    from jobs.execution.sqlcheck import UnsafeQuery, check_select
     from jobs.execution.sqlconn import SqlTarget, open_target
 
     name = entry.get("name", "?")
@@ -104,11 +105,15 @@ def run_parameter_query(
     try:
         target = SqlTarget.for_parameter_query(entry, config)
         with open_target(target, timeout=_query_timeout(job), read_only=True) as conn:
+            # One SELECT in the dialect of the server reached: a second
+            # statement (`SELECT 1; COMMIT; …`) would leave the read-only transaction.
+            check_select(query, vendor=conn.vendor, markers="template")
             sql, values = bind_placeholders(query, params, conn.paramstyle)
             row = conn.fetch_first(sql, values)
-    except (ParameterError, ValidationError) as exc:  # our own checks: the definition is wrong
+    except (ParameterError, ValidationError, UnsafeQuery) as exc:  # the definition is wrong
+        reason = getattr(exc, "message", None) or str(exc)
         raise UnresolvedParameter(
-            f"parameter {name!r} from query {shown!r} failed: {exc.message}"
+            f"parameter {name!r} from query {shown!r} failed: {reason}"
         ) from None
     except Exception as exc:  # the database's own error, whatever the driver
         message = Redactor.from_config(config).redact(_one_line(exc))
@@ -269,6 +274,7 @@ def validate_parameter_spec(spec: dict[str, Any]) -> None:
             raise ValidationError(
                 f"{field}.query is required", fields={f"{field}.query": "required"}
             )
+        _check_query_text(entry, field)
         cache = entry.get("cache")
         if cache is not None and (
             isinstance(cache, bool) or not isinstance(cache, int) or not 0 <= cache <= 86400
@@ -296,3 +302,20 @@ def validate_parameter_spec(spec: dict[str, Any]) -> None:
     from jobs.params.overrides import validate_overridable
 
     validate_overridable(spec)
+
+
+def _check_query_text(entry: dict[str, Any], field: str) -> None:
+    """One SELECT (jobs.execution.sqlcheck), in the alias's dialect when the
+    entry names one; an ODBC connection's dialect is known at run time."""
+    from django.conf import settings
+
+    from jobs.execution.sqlcheck import UnsafeQuery, check_select, vendor_of_engine
+
+    alias = settings.DATABASES.get(entry.get("database") or "")
+    vendor = vendor_of_engine(alias["ENGINE"]) if alias else None
+    try:
+        check_select(entry["query"], vendor=vendor, markers="template")
+    except UnsafeQuery as exc:
+        raise ValidationError(
+            f"{field}.query: {exc}", fields={f"{field}.query": str(exc)}
+        ) from None

@@ -64,10 +64,12 @@ __all__ = [
 def job_spec_values(job: Job, *, secrets: str = "clear") -> dict[str, Any]:
     """The canonical spec of a saved job. `secrets="clear"` opens the config
     (for comparison and re-validation only); `"masked"` is for display/audit."""
-    from jobs.secrets import masked_config
+    from jobs.secrets import masked_config, masked_parameters
 
     values = {field: getattr(job, field) for field in SPEC_FIELDS if field not in ("owner",)}
     values["config"] = open_config(job) if secrets == "clear" else masked_config(job)
+    if secrets != "clear":
+        values["parameters"] = masked_parameters(job.parameters)
     values["cron"] = job.cron or None
     values["run_at"] = _iso(job.run_at)
     values["owner"] = job.owner.get_username() if job.owner_id else None
@@ -237,6 +239,8 @@ def validate_spec(
         except JobwardenError as exc:
             errors[key] = exc.message
 
+    if existing is not None:
+        _restore_masked(values, given, errors, existing)
     if not values.get("name") and "name" not in errors:
         errors["name"] = "is required"
     if (
@@ -253,6 +257,20 @@ def validate_spec(
     if validate_kind:
         _validate_kind(label, values)
     return JobSpec(values=values, given=frozenset(given))
+
+
+def _restore_masked(
+    values: dict[str, Any], given: Mapping[str, Any], errors: dict[str, str], existing: Job
+) -> None:
+    """A client that read the masked job (API, CLI --json, admin, a file from
+    `jobs info --json`) sends the masks back: they mean "keep the stored value"."""
+    from jobs.secrets import restore_masked
+
+    current = None
+    for key in ("parameters", "config"):
+        if key in given and key not in errors:
+            current = current or job_spec_values(existing)
+            values[key] = restore_masked(values[key], current[key])
 
 
 def _check_cross_fields(values: dict[str, Any], errors: dict[str, str]) -> None:

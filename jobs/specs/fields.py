@@ -16,8 +16,9 @@ from django.core.validators import validate_email
 from django.utils.dateparse import parse_datetime
 
 from config.env import parse_duration
+from jobs.limits import check_instant, check_json, check_queue_name, check_seconds, check_text
 from jobs.models import Job, JobKind, OverlapPolicy
-from jobs.schedule import get_zone, normalize_cron
+from jobs.schedule import check_cron_fires, get_zone
 
 # Groups of job keys, in the order the job JSON, the spec and the admin list
 # them: one definition, so a new policy or notification field is added once.
@@ -113,7 +114,6 @@ def output_only_keys() -> frozenset[str]:
 
 
 _NAME = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9_]*$")
-_QUEUE = re.compile(r"^[-a-zA-Z0-9_.:]+$")
 
 
 # --- field cleaners: each takes the raw value and returns the canonical one,
@@ -126,10 +126,7 @@ def _str(max_length: int | None = None, *, allow_none: bool = True) -> Callable[
             return ""
         if not isinstance(value, str):
             raise ValueError(f"expected a string, got {type(value).__name__}")
-        value = value.strip()
-        if max_length and len(value) > max_length:
-            raise ValueError(f"at most {max_length} characters")
-        return value
+        return check_text(value.strip(), max_length)
 
     return clean
 
@@ -143,22 +140,31 @@ def _bool(value: Any) -> bool:
 def _int(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
     def clean(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
+            if isinstance(value, float) and math.isfinite(value) and value.is_integer():
                 value = int(value)
             elif isinstance(value, str) and value.strip().isdigit():
                 value = int(value.strip())
             else:
-                raise ValueError(f"expected a whole number, got {value!r}")
+                raise ValueError(f"expected a whole number, got {_show(value)}")
         if value < minimum or (maximum is not None and value > maximum):
             bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-            raise ValueError(f"must be {bound}, got {value}")
+            raise ValueError(f"must be {bound}, got {_show(value)}")
         return value
 
     return clean
 
 
-def _number(minimum: float, maximum: float | None = None) -> Callable[[Any], float]:
+def _show(value: Any) -> str:
+    """A value quoted in an error, cut short: the input may be megabytes."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def _number(
+    minimum: float, maximum: float | Callable[[], float] | None = None
+) -> Callable[[Any], float]:
     def clean(value: Any) -> float:
+        top = maximum() if callable(maximum) else maximum
         if isinstance(value, str) and value.strip().endswith("%"):
             try:
                 value = float(value.strip()[:-1]) / 100
@@ -166,33 +172,35 @@ def _number(minimum: float, maximum: float | None = None) -> Callable[[Any], flo
                 raise ValueError(f"expected a number, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"expected a number, got {value!r}")
-        value = float(value)
-        if math.isnan(value) or value < minimum or (maximum is not None and value > maximum):
-            bound = (
-                f"between {minimum:g} and {maximum:g}" if maximum is not None else f">= {minimum:g}"
-            )
+        try:
+            value = float(value)
+        except OverflowError:
+            value = math.inf
+        if math.isnan(value) or value < minimum or (top is not None and value > top):
+            bound = f"between {minimum:g} and {top:g}" if top is not None else f">= {minimum:g}"
             raise ValueError(f"must be {bound}, got {value:g}")
         return value
 
     return clean
 
 
-def _duration(
-    minimum: float = 0, *, nullable: bool = False, maximum: Callable[[], float] | None = None
-):
+def _duration(minimum: float = 0, *, nullable: bool = False, maximum: str = "JOBS_MAX_DURATION"):
+    """Seconds between `minimum` and the setting named `maximum`."""
+
     def clean(value: Any) -> float | None:
         if value is None or value == "":
             if nullable:
                 return None
             raise ValueError("is required (seconds or a duration such as 90s, 20m, 1h)")
-        seconds = parse_duration(value)
-        if math.isnan(seconds) or math.isinf(seconds):
+        try:
+            seconds = parse_duration(value)
+        except OverflowError:  # an integer too large for a float
+            seconds = math.inf
+        if math.isnan(seconds):
             raise ValueError(f"{value!r} is not a duration")
         if seconds < minimum:
             raise ValueError(f"must be at least {minimum:g}s, got {seconds:g}s")
-        if maximum is not None and seconds > maximum():
-            raise ValueError(f"must be at most {maximum():g}s (JOBS_MAX_TIMEOUT), got {seconds:g}s")
-        return seconds
+        return check_seconds(seconds, float(getattr(settings, maximum)), maximum)
 
     return clean
 
@@ -223,7 +231,26 @@ def _list(value: Any) -> list[Any]:
         return []
     if not isinstance(value, list | tuple):
         raise ValueError(f"expected a list, got {type(value).__name__}")
+    if len(value) > settings.JOBS_MAX_LIST_ITEMS:
+        raise ValueError(f"at most {settings.JOBS_MAX_LIST_ITEMS} items, got {len(value)}")
     return list(value)
+
+
+def _json_dict(value: Any) -> dict[str, Any]:
+    return check_json(_dict(value))
+
+
+def _json_list(value: Any) -> list[Any]:
+    return check_json(_list(value))
+
+
+def _tags(value: Any) -> list[str]:
+    tags = _str_list(value)
+    limit = settings.JOBS_MAX_TAG_LENGTH
+    for tag in tags:
+        if len(tag) > limit:
+            raise ValueError(f"a tag has at most {limit} characters, got {len(tag)}")
+    return tags
 
 
 def _str_list(value: Any) -> list[str]:
@@ -232,7 +259,7 @@ def _str_list(value: Any) -> list[str]:
     items = _list(value)
     if not all(isinstance(i, str) and i.strip() for i in items):
         raise ValueError("expected a list of non-empty strings")
-    return [i.strip() for i in items]
+    return [check_text(i.strip(), 1000) for i in items]
 
 
 def _identifiers_or_none(value: Any) -> list[str] | None:
@@ -272,7 +299,7 @@ def _cron(value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"expected a cron expression string, got {type(value).__name__}")
-    normalize_cron(value)  # raises ScheduleError (a ValueError) saying why
+    check_cron_fires(value)  # raises ScheduleError (a ValueError) saying why
     return " ".join(value.split())
 
 
@@ -290,22 +317,29 @@ def _run_at_raw(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value
+        return _in_range(value)
     if isinstance(value, str):
         try:
             parsed = parse_datetime(value.strip())
         except ValueError:
             parsed = None
         if parsed is not None:
-            return parsed
+            return _in_range(parsed)
     raise ValueError(f"{value!r} is not an ISO 8601 date-time (e.g. 2030-01-31T02:00:00+01:00)")
 
 
-def _queue(value: Any) -> str:
-    value = _str(100)(value)
-    if value and not _QUEUE.match(value):
-        raise ValueError(f"{value!r} is not a valid queue name")
+def _in_range(value: datetime) -> datetime:
+    """A naive time is checked as if UTC: its zone (+-14h) is applied later,
+    and the range keeps centuries away from datetime's ends."""
+    try:
+        check_instant(value)
+    except ValueError as exc:
+        raise ValueError(f"{value.isoformat()} {exc}") from None
     return value
+
+
+def _queue(value: Any) -> str:
+    return check_queue_name(_str(100)(value))
 
 
 def _owner(value: Any) -> str | None:
@@ -318,19 +352,19 @@ def _owner(value: Any) -> str | None:
     return value.strip()
 
 
-def _max_timeout() -> float:
-    return float(settings.JOBS_MAX_TIMEOUT)
+def _max_backoff() -> float:
+    return float(settings.JOBS_MAX_RETRY_BACKOFF)
 
 
 CLEANERS: dict[str, Callable[[Any], Any]] = {
     "name": _name,
     "display_name": _str(200),
-    "description": _str(),
+    "description": _str(),  # JOBS_MAX_TEXT_LENGTH
     "kind": _choice(JobKind.values),
     "target": _str(300),
-    "config": _dict,
-    "parameters": _dict,
-    "parameter_queries": _list,
+    "config": _json_dict,
+    "parameters": _json_dict,
+    "parameter_queries": _json_list,
     "overridable_parameters": _identifiers_or_none,
     "enabled": _bool,
     "cron": _cron,
@@ -338,14 +372,14 @@ CLEANERS: dict[str, Callable[[Any], Any]] = {
     "run_at": _run_at_raw,
     "queue": _queue,
     "priority": _int(0, 9),
-    "timeout": _duration(1, maximum=_max_timeout),
+    "timeout": _duration(1, maximum="JOBS_MAX_TIMEOUT"),
     "max_retries": _int(0, 100),
     "retry_delay": _duration(0),
-    "retry_backoff": _number(1),
+    "retry_backoff": _number(1, _max_backoff),
     "retry_jitter": _number(0, 1),
     "retry_max_delay": _duration(0),
     "overlap": _choice(OverlapPolicy.values),
-    "auto_disable_after": _int(0),
+    "auto_disable_after": _int(0, 10_000),
     "expected_max_duration": _duration(0, nullable=True),
     "min_duration": _duration(0, nullable=True),
     "grace_time": _duration(0),
@@ -354,7 +388,7 @@ CLEANERS: dict[str, Callable[[Any], Any]] = {
     "notify_on_duration_exceeds": _duration(0, nullable=True),
     "notification_emails": _emails,
     "notification_channels": _str_list,
-    "tags": _str_list,
+    "tags": _tags,
     "owner": _owner,
 }
 assert set(CLEANERS) == set(SPEC_FIELDS)

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from jobs.errors import NotFound, ValidationError
+from jobs.limits import check_instant
 from jobs.models import Job, JobRun, RunStatus, RunTrigger
 from jobs.schedule import ScheduleError, get_zone
 from monitoring.fires import count_fires
@@ -80,28 +81,37 @@ def stats_window(
 
 
 def _parse_instant(value: Any, field: str, *, end_of_day: bool) -> datetime:
-    if isinstance(value, datetime):
-        parsed: datetime | None = value
-    elif isinstance(value, date):
-        parsed = datetime.combine(value + timedelta(days=1 if end_of_day else 0), time(0))
-    else:
-        text = str(value).strip().replace(" ", "+") if "T" in str(value) else str(value).strip()
-        try:
-            # A bare date is a whole day (checked first: parse_datetime would
-            # read it as midnight, and ?to=2025-03-01 would exclude that day).
-            day = parse_date(text) if len(text) == 10 else None
-            if day is not None:
-                parsed = datetime.combine(day + timedelta(days=1 if end_of_day else 0), time(0))
-            else:
-                parsed = parse_datetime(text)
-        except ValueError:
-            parsed = None
+    try:
+        parsed = _instant_or_none(value, end_of_day)
+    except OverflowError:  # the day after 9999-12-31
+        parsed = datetime.max
     if parsed is None:
         raise ValidationError(
-            f"{field!r}: {value!r} is not an ISO 8601 date or date-time",
+            f"{field!r}: {str(value)[:60]!r} is not an ISO 8601 date or date-time",
             fields={field: "expected ISO 8601, e.g. 2025-01-31 or 2025-01-31T12:00:00+01:00"},
         )
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        return check_instant(parsed)
+    except ValueError as exc:
+        message = f"{str(value)[:60]} {exc}"
+        raise ValidationError(f"{field!r}: {message}", fields={field: message}) from None
+
+
+def _instant_or_none(value: Any, end_of_day: bool) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value + timedelta(days=1 if end_of_day else 0), time(0))
+    text = str(value).strip().replace(" ", "+") if "T" in str(value) else str(value).strip()
+    try:
+        # A bare date is a whole day (checked first: parse_datetime would
+        # read it as midnight, and ?to=2025-03-01 would exclude that day).
+        day = parse_date(text) if len(text) == 10 else None
+        if day is not None:
+            return datetime.combine(day + timedelta(days=1 if end_of_day else 0), time(0))
+        return parse_datetime(text)
+    except ValueError:
+        return None
 
 
 def job_stats(name: str, start: datetime, end: datetime) -> dict[str, Any]:

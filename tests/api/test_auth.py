@@ -6,9 +6,10 @@ import uuid
 
 import pytest
 from django.contrib.auth.models import Group
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from jobs.actors import Actor
+from monitoring.tokens import token_create
 from tests.api.conftest import assert_error
 from tests.monitoring.history import user_with_role
 
@@ -83,9 +84,9 @@ def test_schema_and_docs_are_public(anon_client):
 
 def test_token_authentication(job):
     user = user_with_role("viewer", "tok")
-    token = Token.objects.create(user=user)
+    key = token_create(user.username, actor=Actor.system()).key
     client = APIClient()
-    assert client.get("/api/v1/jobs/", HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 200
+    assert client.get("/api/v1/jobs/", HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
     assert_error(
         client.get("/api/v1/jobs/", HTTP_AUTHORIZATION="Token wrong"), 401, "authentication_failed"
     )
@@ -93,10 +94,8 @@ def test_token_authentication(job):
 
 def test_session_writes_need_a_csrf_token(job):
     user = user_with_role("operator", "sess")
-    user.set_password("pw")
-    user.save()
     client = APIClient(enforce_csrf_checks=True)
-    assert client.login(username="sess", password="pw")
+    client.force_login(user)  # the session, not the login form, is what is tested
     assert client.get("/api/v1/jobs/").status_code == 200  # reads need no token
     refused = client.post("/api/v1/jobs/nightly-report/disable/", {"reason": "x"}, format="json")
     err = assert_error(refused, 403, "forbidden")

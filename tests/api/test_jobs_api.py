@@ -232,6 +232,23 @@ def test_trigger_of_a_disabled_job_is_409_unless_forced(operator_client, job):
     assert forced.status_code == 202 and forced.json()["trigger"] == "forced"
 
 
+def test_trigger_with_the_broker_down_is_503_naming_it_and_saves_nothing(
+    operator_client, job, settings
+):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    settings.CELERY_BROKER_URL = f"redis://:pw-secret@127.0.0.1:{port}/0"
+    response = operator_client.post("/api/v1/jobs/nightly-report/trigger/", {}, format="json")
+    error = assert_error(response, 503, "broker_unavailable")
+    assert f"redis://:**@127.0.0.1:{port}/0" in error["message"]
+    assert "pw-secret" not in response.content.decode()
+    assert not JobRun.objects.exists()
+    assert not AuditEvent.objects.filter(action="run.trigger").exists()
+
+
 @pytest.mark.parametrize(
     "body", [{"parameters": [1]}, {"force": "perhaps"}, {"reason": 5 * "x" * 1000}]
 )

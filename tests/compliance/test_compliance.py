@@ -19,9 +19,11 @@ from jobs.actors import Actor
 from jobs.errors import ValidationError
 from jobs.models import AuditEvent, JobRun
 from jobs.services.runs import run_trigger
-from tests.conftest import wait_until
+from tests.conftest import RULE_DATABASES, wait_until
 from tests.factories import JobFactory, UserFactory
 
+# SQL rules run on the "compliance" alias: a read-only role (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("compliance_db")
 ADMIN = Actor(name="admin", source="cli")
 SERIES = "SELECT n FROM generate_series(1, %s) AS n"
 
@@ -43,7 +45,7 @@ def test_severity_thresholds(violations, severity):
     assert severity_for(violations) == severity
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases=RULE_DATABASES)
 @pytest.mark.parametrize(
     ("violations", "severity"),
     [(0, None), (1, "medium"), (5, "medium"), (6, "high"), (10, "high"), (11, "critical")],
@@ -68,7 +70,7 @@ def test_one_alert_per_area_with_severity_by_violation_count(violations, severit
         assert alert.details["violations"] == violations
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases=RULE_DATABASES)
 def test_row_limit_and_sample_bound_what_is_kept(settings):
     settings.COMPLIANCE_SAMPLE_ROWS = 3
     rule_create(
@@ -79,25 +81,29 @@ def test_row_limit_and_sample_bound_what_is_kept(settings):
     assert result["sample"][0] == {"n": 1}
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases=RULE_DATABASES)
 def test_sql_rules_run_read_only_and_time_out():
-    rule_create(
-        {
-            "name": "writer",
-            "area": "a",
-            "query": "WITH x AS (DELETE FROM compliance_stock RETURNING id) SELECT * FROM x",
-        },
-        actor=ADMIN,
-    )
+    with pytest.raises(ValidationError, match="query must only read"):
+        rule_create(
+            {
+                "name": "cte-writer",
+                "area": "a",
+                "query": "WITH x AS (DELETE FROM compliance_stock RETURNING id) SELECT * FROM x",
+            },
+            actor=ADMIN,
+        )
+    # The rule's role reads only what it was granted: not Jobwarden's tables.
+    rule_create({"name": "own-tables", "area": "a", "query": "SELECT * FROM jobs_job"}, actor=ADMIN)
     rule_create(
         {"name": "slow", "area": "b", "query": "SELECT pg_sleep(3)", "timeout": "1s"}, actor=ADMIN
     )
     results = {r["rule"]: r for r in compliance_check(job=compliance_job())["rules"]}
-    assert results["writer"]["status"] == "error" and "read-only" in results["writer"]["error"]
+    assert results["own-tables"]["status"] == "error"
+    assert "permission denied" in results["own-tables"]["error"]
     assert results["slow"]["status"] == "error" and "timeout" in results["slow"]["error"].lower()
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases=RULE_DATABASES)
 def test_a_violation_alert_is_resolved_when_its_area_is_clean_again():
     job = compliance_job()
     rule = rule_create(
@@ -110,10 +116,15 @@ def test_a_violation_alert_is_resolved_when_its_area_is_clean_again():
     assert alert.status == "resolved" and alert.resolved_by == "system"
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases=RULE_DATABASES)
 @pytest.mark.worker
-def test_a_failing_rule_does_not_stop_the_others(start_worker):
-    start_worker(env={"COMPLIANCE_RULE_MODULES": "tests.compliance.rules_for_tests"})
+def test_a_failing_rule_does_not_stop_the_others(start_worker, compliance_db):
+    start_worker(
+        env={
+            "COMPLIANCE_RULE_MODULES": "tests.compliance.rules_for_tests",
+            "COMPLIANCE_DATABASE_URL": compliance_db,
+        }
+    )
     job = compliance_job()
     rule_create(
         {"name": "bad-sql", "area": "material", "query": "SELECT * FROM no_such_table"}, actor=ADMIN
@@ -145,7 +156,9 @@ def test_a_failing_rule_does_not_stop_the_others(start_worker):
     assert {r["rule"] for r in error_alert.details["rules"]} == {"bad-sql", "broken-python-check"}
 
 
-@pytest.mark.django_db(transaction=True)  # rules read through their own connection
+@pytest.mark.django_db(
+    transaction=True, databases=RULE_DATABASES
+)  # rules read through their own connection
 def test_demo_is_idempotent_and_raises_one_alert_per_warehouse():
     first = demo_load()
     assert first["rules"] == 3 and first["warehouses"] == 3
@@ -161,7 +174,7 @@ def test_demo_is_idempotent_and_raises_one_alert_per_warehouse():
     assert result["totals"]["violations"] == 3 + 7 + 12
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases=RULE_DATABASES)
 def test_rule_validation_names_the_field():
     with pytest.raises(ValidationError) as err:
         rule_create(
@@ -179,7 +192,7 @@ def test_rule_validation_names_the_field():
     assert not Rule.objects.filter(kind="sql").exists()
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases=RULE_DATABASES)
 def test_odbc_connection_strings_are_encrypted_and_masked():
     rule = rule_create(
         {"name": "erp", "area": "a", "query": "SELECT 1", "connection": "DSN=erp;PWD=hunter2"},
@@ -197,7 +210,7 @@ def _client(role):
     return client
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases=RULE_DATABASES)
 def test_rules_api_admin_manages_operator_runs_viewer_reads():
     body = {"name": "api-rule", "area": "material", "query": SERIES, "params": [1]}
     assert (
@@ -239,7 +252,7 @@ def test_rules_api_admin_manages_operator_runs_viewer_reads():
     }
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases=RULE_DATABASES)
 def test_builtin_system_jobs_are_declared_as_seed_001_demands():
     from jobs.definitions import definitions_sync, discover
     from jobs.models import Job

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -328,6 +329,31 @@ def test_run_wait_says_why_a_run_may_sit_queued_and_stops_at_its_timeout(capsys,
     assert "still queued after 0.5s: is a worker consuming queue 'nobody-reads-this' on" in err
     assert err.count("still queued") == 1
     assert "still not finished after 2s" in err
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_wait_gives_no_queued_hint_while_a_retry_waits_out_its_delay(monkeypatch):
+    from django.utils import timezone
+
+    from jobs.cli import core
+    from jobs.services.runs.retry import create_retry
+
+    monkeypatch.setattr(core, "QUEUED_HINT_AFTER", 0.5)
+    job = JobFactory(name="flaky", queue="nobody-reads-this", max_retries=1, retry_delay=60)
+    failed = JobRun.objects.create(
+        job=job, trigger="cli", status="failed", finished_at=timezone.now()
+    )
+    retry, _ = create_retry(failed, job, None, timezone.now(), "boom")  # due in ~60 s
+    said: list[str] = []
+
+    assert core._wait(failed, 1.5, said.append, warn=said.append) is None
+    assert any("attempt 2" in line for line in said)
+    assert not any("still queued" in line for line in said), said
+
+    # Once its delay has passed, a retry nobody starts is worth the hint.
+    JobRun.objects.filter(pk=retry.pk).update(scheduled_for=timezone.now() - timedelta(seconds=1))
+    assert core._wait(retry, 1.5, said.append, warn=said.append) is None
+    assert sum("still queued" in line for line in said) == 1
 
 
 @pytest.mark.worker

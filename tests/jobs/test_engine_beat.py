@@ -70,6 +70,7 @@ def test_beat_fires_recorded_runs_applies_edits_without_restart_and_two_beats_ne
 def test_duplicate_dispatch_of_one_fire_creates_one_run(redis_client):
     job = recurring(cron="*/5 * * * *")
     now = datetime(2026, 5, 5, 10, 5, 2, tzinfo=UTC)
+    Job.objects.filter(pk=job.pk).update(next_run_at=datetime(2026, 5, 5, 10, 5, tzinfo=UTC))
     first = run_fire_scheduled(job.name, now=now)
     second = run_fire_scheduled(job.name, now=now + timedelta(seconds=20))
     assert first is not None and second is None

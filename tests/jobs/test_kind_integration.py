@@ -139,7 +139,7 @@ def test_process_jobs_through_a_worker(start_worker, tmp_path):
                     "{Hostile}",
                     "{Token}",
                 ],
-                "env": {"API_PASSWORD": PROCESS_SECRET},
+                "env": {"JOB_API_PASSWORD": PROCESS_SECRET},
                 "secret_parameters": {"Token": PROCESS_SECRET},
             },
             "parameters": {
@@ -367,7 +367,7 @@ def maria_procs():
 @pytest.mark.worker
 def test_sql_jobs_through_a_worker(start_worker, maria_procs):
     conn, p = maria_procs
-    secret_connection = MARIADB + f";OPTION=0;APP={SQL_SECRET_MARK}"
+    secret_connection = MARIADB + f";APP={SQL_SECRET_MARK}"
     worker = start_worker(concurrency=2, env=WORKER_ENV)
     ok = create(
         {
@@ -399,7 +399,7 @@ def test_sql_jobs_through_a_worker(start_worker, maria_procs):
         {
             "name": "sql-fail",
             "kind": "sql",
-            "config": {"connection": secret_connection, "procedure": f"{p}_fail"},
+            "config": {"connection": secret_connection, "procedure": f"test.{p}_fail"},
         }
     )
     run = final(trigger(failing).pk)
@@ -410,7 +410,7 @@ def test_sql_jobs_through_a_worker(start_worker, maria_procs):
             "name": "sql-slow",
             "kind": "sql",
             "timeout": 3,
-            "config": {"connection": secret_connection, "procedure": f"{p}_slow"},
+            "config": {"connection": secret_connection, "procedure": f"test.{p}_slow"},
         }
     )
     run = final(trigger(slow).pk)

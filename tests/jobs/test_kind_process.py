@@ -169,14 +169,14 @@ def test_working_directory_and_environment_are_applied_to_a_scrubbed_base(tmp_pa
             "executable": "/bin/sh",
             "args": ["-c", "pwd; env | sort"],
             "cwd": str(tmp_path),
-            "env": {"REPORT_DATE": "{Day}"},
+            "env": {"JOB_REPORT_DATE": "{Day}"},
         },
         {"Day": "2024-05-01"},
     )
     lines = ctx.output.getvalue().splitlines()
     assert lines[0] == str(tmp_path)
     env = dict(line.split("=", 1) for line in lines[1:] if "=" in line)
-    assert env["REPORT_DATE"] == "2024-05-01"
+    assert env["JOB_REPORT_DATE"] == "2024-05-01"
     assert env["LANG"] == "C.UTF-8" and env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
     for leaked in (
         "LEAKY_WORKER_SECRET",
@@ -192,8 +192,8 @@ def test_secret_env_values_are_masked_in_the_captured_output():
     _, ctx = run(
         {
             "executable": "/bin/sh",
-            "args": ["-c", 'echo "pw is $DB_PASSWORD"'],
-            "env": {"DB_PASSWORD": "hunter2-very-secret"},
+            "args": ["-c", 'echo "pw is $JOB_DB_PASSWORD"'],
+            "env": {"JOB_DB_PASSWORD": "hunter2-very-secret"},
         }
     )
     assert ctx.output.getvalue() == "pw is ********\n"

@@ -109,7 +109,7 @@ def test_mariadb_rows_are_bounded_by_capture_rows_and_nulls_pass(mariadb):
     result, _ = run(
         {
             "connection": MARIADB,
-            "procedure": f"{p}_many",
+            "procedure": f"test.{p}_many",
             "capture_rows": 5,
             "params": [{"name": "maybe", "type": "int", "value": None}],
         }
@@ -125,15 +125,15 @@ def test_mariadb_failing_procedure_reports_the_database_error(mariadb):
         f"CREATE PROCEDURE {p}_fail() BEGIN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ledger is locked'; END"
     )
     created.append(f"DROP PROCEDURE {p}_fail")
-    with pytest.raises(SqlError, match=rf"procedure {p}_fail failed.*ledger is locked"):
-        run({"connection": MARIADB, "procedure": f"{p}_fail"})
+    with pytest.raises(SqlError, match=rf"procedure test.{p}_fail failed.*ledger is locked"):
+        run({"connection": MARIADB, "procedure": f"test.{p}_fail"})
 
 
 @needs_mariadb
 def test_mariadb_unknown_procedure_is_a_permanent_failure(mariadb):
     _, p, _ = mariadb
     with pytest.raises(PermanentFailure, match=r"\[42000\].*does not exist"):
-        run({"connection": MARIADB, "procedure": f"{p}_missing"})
+        run({"connection": MARIADB, "procedure": f"test.{p}_missing"})
 
 
 @needs_mariadb
@@ -148,7 +148,7 @@ def test_mariadb_procedure_past_its_timeout_is_aborted(mariadb):
     created.append(f"DROP PROCEDURE {p}_slow")
     started = time.monotonic()
     with pytest.raises(SoftTimeLimitExceeded, match="exceeded the job timeout"):
-        run({"connection": MARIADB, "procedure": f"{p}_slow"}, timeout=2)
+        run({"connection": MARIADB, "procedure": f"test.{p}_slow"}, timeout=2)
     assert time.monotonic() - started < 4
 
 
@@ -166,7 +166,7 @@ def test_mariadb_injection_in_a_parameter_value_leaves_the_database_untouched(ma
     run(
         {
             "connection": MARIADB,
-            "procedure": f"{p}_note",
+            "procedure": f"test.{p}_note",
             "params": [{"name": "txt", "type": "string", "value": "{Note}"}],
         },
         {"Note": hostile},
@@ -185,7 +185,7 @@ def test_failed_call_is_rolled_back(mariadb):
     )
     created.append(f"DROP PROCEDURE {p}_half")
     with pytest.raises(SqlError):
-        run({"connection": MARIADB, "procedure": f"{p}_half"})
+        run({"connection": MARIADB, "procedure": f"test.{p}_half"})
     assert conn.execute(f"SELECT COUNT(*) FROM {p}_t").fetchone()[0] == 0
 
 
@@ -228,7 +228,7 @@ def test_postgres_function_rows_are_captured_as_json(postgres):
     result, _ = run(
         {
             "connection": POSTGRES,
-            "procedure": f"{p}_sq",
+            "procedure": f"public.{p}_sq",
             "call": "function",
             "params": [{"name": "n", "type": "int", "value": 3}],
         }
@@ -250,7 +250,7 @@ def test_postgres_scalar_function_gives_the_return_value(postgres):
     result, _ = run(
         {
             "connection": POSTGRES,
-            "procedure": f"{p}_add",
+            "procedure": f"public.{p}_add",
             "call": "function",
             "params": [
                 {"name": "a", "type": "int", "value": 2},
@@ -272,10 +272,10 @@ def test_postgres_raise_exception_and_timeout(postgres):
     )
     created += [f"DROP PROCEDURE {p}_fail", f"DROP PROCEDURE {p}_slow"]
     with pytest.raises(SqlError, match=r"\[P0001\].*month not closed"):
-        run({"connection": POSTGRES, "procedure": f"{p}_fail"})
+        run({"connection": POSTGRES, "procedure": f"public.{p}_fail"})
     started = time.monotonic()
     with pytest.raises(SoftTimeLimitExceeded):
-        run({"connection": POSTGRES, "procedure": f"{p}_slow"}, timeout=2)
+        run({"connection": POSTGRES, "procedure": f"public.{p}_slow"}, timeout=2)
     assert time.monotonic() - started < 4
 
 
@@ -290,7 +290,11 @@ def test_postgres_cancel_aborts_the_call(postgres):
     threading.Timer(1.0, flag.set).start()
     started = time.monotonic()
     with pytest.raises(RunCancelled):
-        run({"connection": POSTGRES, "procedure": f"{p}_slow"}, timeout=30, cancelled=flag.is_set)
+        run(
+            {"connection": POSTGRES, "procedure": f"public.{p}_slow"},
+            timeout=30,
+            cancelled=flag.is_set,
+        )
     assert time.monotonic() - started < 4
 
 
@@ -307,7 +311,7 @@ def test_postgres_injection_in_a_parameter_value_leaves_the_database_untouched(p
     run(
         {
             "connection": POSTGRES,
-            "procedure": f"{p}_note",
+            "procedure": f"public.{p}_note",
             "params": [{"name": "txt", "type": "text", "value": hostile}],
         }
     )
@@ -330,7 +334,7 @@ def test_django_alias_runs_the_procedure_when_the_alias_is_allowed(postgres):
             result, _ = run(
                 {
                     "database": "default",
-                    "procedure": f"{p}_dj",
+                    "procedure": f"public.{p}_dj",
                     "params": [
                         {"name": "a", "type": "int", "value": 9},
                         {"name": "b", "type": "int", "direction": "inout"},
@@ -349,24 +353,24 @@ def test_django_alias_runs_the_procedure_when_the_alias_is_allowed(postgres):
 @pytest.mark.parametrize(
     "config, field",
     [
-        ({"procedure": "p"}, "config.connection"),
-        ({"connection": "Server=x", "procedure": "p"}, "config.connection"),
-        ({"connection": MARIADB, "database": "default", "procedure": "p"}, "config.connection"),
-        ({"database": "default", "procedure": "p"}, "config.database"),
+        ({"procedure": "s.p"}, "config.connection"),
+        ({"connection": "Server=x", "procedure": "s.p"}, "config.connection"),
+        ({"connection": MARIADB, "database": "default", "procedure": "s.p"}, "config.connection"),
+        ({"database": "default", "procedure": "s.p"}, "config.database"),
         ({"connection": MARIADB, "procedure": "p; DROP TABLE users"}, "config.procedure"),
         ({"connection": MARIADB, "procedure": "a.b.c"}, "config.procedure"),
         (
-            {"connection": MARIADB, "procedure": "p", "params": [{"name": "x", "type": "money"}]},
+            {"connection": MARIADB, "procedure": "s.p", "params": [{"name": "x", "type": "money"}]},
             "config.params[0].type",
         ),
         (
-            {"connection": MARIADB, "procedure": "p", "params": [{"name": "x y", "type": "int"}]},
+            {"connection": MARIADB, "procedure": "s.p", "params": [{"name": "x y", "type": "int"}]},
             "config.params[0].name",
         ),
         (
             {
                 "connection": MARIADB,
-                "procedure": "p",
+                "procedure": "s.p",
                 "params": [{"name": "x", "type": "int", "value": "abc"}],
             },
             "config.params[0].value",
@@ -374,7 +378,7 @@ def test_django_alias_runs_the_procedure_when_the_alias_is_allowed(postgres):
         (
             {
                 "connection": MARIADB,
-                "procedure": "p",
+                "procedure": "s.p",
                 "params": [{"name": "x", "type": "int", "value": 1, "direction": "out"}],
             },
             "config.params[0].value",
@@ -382,12 +386,12 @@ def test_django_alias_runs_the_procedure_when_the_alias_is_allowed(postgres):
         (
             {
                 "connection": MARIADB,
-                "procedure": "p",
+                "procedure": "s.p",
                 "params": [{"name": "x", "type": "int", "direction": "sideways"}],
             },
             "config.params[0].direction",
         ),
-        ({"connection": MARIADB, "procedure": "p", "capture_rows": 10**9}, "config.capture_rows"),
+        ({"connection": MARIADB, "procedure": "s.p", "capture_rows": 10**9}, "config.capture_rows"),
     ],
 )
 def test_bad_sql_config_is_refused_naming_the_field(config, field):

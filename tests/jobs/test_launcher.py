@@ -3,6 +3,7 @@ admin login, the example jobs running, and a clean stop on Ctrl-C."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -46,6 +47,7 @@ def test_launcher_runs_everything_and_stops_cleanly_on_ctrl_c(tmp_path):
         PYTHONUNBUFFERED="1",
     )
     log = tmp_path / "launcher.log"
+    state = tmp_path / "var" / "launcher.json"  # the running launcher's record
     with open(log, "wb") as out:
         launcher = subprocess.Popen(
             [sys.executable, "-m", "config.launcher", "--port", str(port)],
@@ -85,8 +87,21 @@ def test_launcher_runs_everything_and_stops_cleanly_on_ctrl_c(tmp_path):
         for name in ("example-progress", "example-failing", "example-slow"):
             assert name in jobs_page
 
-        # The examples run on the launcher's worker and Redis.
-        cli_env = dict(env, REDIS_URL=redis_url)
+        # A second terminal: no REDIS_URL exported, the launcher's record
+        # (var/launcher.json) points manage.py at the embedded Redis.
+        assert json.loads(state.read_text())["env"] == {"REDIS_URL": redis_url}
+        assert "[launcher] alerts go to the log (channel `log`" in text()
+        cli_env = dict(env)
+        assert "REDIS_URL" not in cli_env
+        second = subprocess.run(
+            [sys.executable, "-m", "config.launcher", "--port", str(free_port())],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1 and "is running from this checkout" in second.stdout
         ok = subprocess.run(
             [
                 sys.executable,
@@ -125,6 +140,7 @@ def test_launcher_runs_everything_and_stops_cleanly_on_ctrl_c(tmp_path):
 
     assert code == 0, text()[-3000:]
     assert "[launcher] all stopped" in text()
+    assert not state.exists()
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     with pytest.raises(OSError):  # the embedded Redis is gone too
         socket.create_connection(

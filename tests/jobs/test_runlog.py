@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from jobs import runlog
+from jobs import runlog, signing
 from jobs.actors import Actor
 from jobs.models import Job, JobRun
 from jobs.redis import get_redis
@@ -36,14 +36,17 @@ def trigger(job, capture):
         return run_trigger(job.name, actor=CODE, trigger="code")
 
 
-def start(run, *, worker="w1@host", pid=11):
+def start(run, *, worker="w1@host", pid=11, sent=None):
+    """run_start as the worker calls it for the run's message, as enqueue signs it."""
+    sent, values = sent or time.time(), runlog.message_values(run)
     return run_start(
         str(run.pk),
         worker=worker,
         pid=pid,
         job_id=run.job_id,
-        message=runlog.message_values(run),
-        sent=time.time(),
+        message=values,
+        sent=sent,
+        signature=signing.run_message_sign(str(run.pk), run.job_id, sent, values),
     )
 
 
@@ -161,14 +164,7 @@ def test_an_old_message_is_checked_against_the_database(django_capture_on_commit
     run = trigger(job, django_capture_on_commit_callbacks)
     run_finish(start(run), Outcome(status="succeeded"))
     get_redis().delete(runlog.claim_key(run.pk))  # its claim has been forgotten
-    again = run_start(
-        str(run.pk),
-        worker="w2@other",
-        pid=22,
-        job_id=job.pk,
-        message=runlog.message_values(run),
-        sent=time.time() - 3600,
-    )
+    again = start(run, worker="w2@other", pid=22, sent=time.time() - 3600)
     assert not again.claimed
     assert JobRun.objects.get(pk=run.pk).status == "succeeded"
 

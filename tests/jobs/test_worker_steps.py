@@ -1,5 +1,7 @@
-"""The worker's timer compaction (jobs.worker_steps) on kombu's own Timer and
-Hub, the objects a prefork worker's main process runs."""
+"""The worker's bootsteps (jobs.worker_steps): timer compaction on kombu's
+own Timer and Hub, the objects a prefork worker's main process runs; the
+remote-control guard on Celery's own command table (through a real worker:
+tests/security/test_broker_messages.py)."""
 
 from __future__ import annotations
 
@@ -53,3 +55,20 @@ def test_the_step_runs_in_every_worker_and_repeats_on_its_event_loop():
     assert step.tref is None and repeating[0].canceled
     step.start(SimpleNamespace(hub=None))  # solo/threads pools: nothing to do
     assert step.tref is None
+
+
+def test_control_guard_keeps_inspection_guards_the_rest_and_is_idempotent():
+    from celery.worker.control import Panel
+
+    from jobs.worker_steps import control_guard
+
+    handlers = dict(Panel.data)
+    control_guard(handlers, Panel.meta)
+    for name in ("ping", "stats", "active", "registered", "heartbeat"):
+        assert handlers[name] is Panel.data[name]
+    for name in ("revoke", "terminate", "shutdown", "pool_restart", "rate_limit"):
+        assert handlers[name] is not Panel.data[name]
+    once = dict(handlers)
+    control_guard(handlers, Panel.meta)
+    assert handlers == once
+    assert "error" in handlers["shutdown"](None)

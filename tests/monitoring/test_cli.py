@@ -1,10 +1,9 @@
-"""`manage.py jobs stats|health|status|cleanup|schedule|token`."""
+"""`manage.py jobs stats|health|status|cleanup|schedule` (token: tests/security)."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from io import StringIO
 
 import pytest
 from django.core.management import call_command
@@ -12,7 +11,6 @@ from django.core.management.base import CommandError
 
 from jobs.models import AuditEvent, JobRun
 from monitoring.services import health_refresh
-from tests.factories import UserFactory
 from tests.monitoring.history import add_runs, recurring_job, set_live_state
 
 pytestmark = pytest.mark.django_db
@@ -101,17 +99,3 @@ def test_schedule_shows_next_fires_with_offsets(capsys):
     assert all(f["at"][-6:] in ("+01:00", "+02:00") for f in data["fires"])
     with pytest.raises(CommandError, match="count"):
         call_command("jobs", "schedule", job.name, "--count", "0")
-
-
-def test_token_create_prints_the_key(capsys):
-    from rest_framework.authtoken.models import Token
-
-    user = UserFactory(username="deploy-bot")
-    out = StringIO()
-    call_command("jobs", "token", "create", "deploy-bot", stdout=out)
-    key = capsys.readouterr().out.strip()
-    assert Token.objects.get(user=user).key == key
-    with pytest.raises(CommandError, match="already has a token"):
-        call_command("jobs", "token", "create", "deploy-bot")
-    with pytest.raises(CommandError, match="unknown user"):
-        call_command("jobs", "token", "create", "ghost")

@@ -1,4 +1,4 @@
-"""Retention, tokens, retry, and the cheap per-run health path."""
+"""Retention, retry, and the cheap per-run health path."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from jobs.actors import Actor
-from jobs.errors import Conflict, NotFound, ValidationError
+from jobs.errors import Conflict, ValidationError
 from jobs.models import AuditEvent, Job, JobRun
 from monitoring import receivers
 from monitoring.models import JobHealth
-from monitoring.services import health_refresh, run_retry_last_failed, runs_cleanup, token_create
-from tests.factories import UserFactory
+from monitoring.services import health_refresh, run_retry_last_failed, runs_cleanup
 from tests.monitoring.history import add_runs, recurring_job, set_live_state
 
 pytestmark = pytest.mark.django_db
@@ -45,25 +44,6 @@ def test_cleanup_refuses_a_bad_age(days):
     with pytest.raises(ValidationError):
         runs_cleanup(days, actor=Actor.system())
     assert not AuditEvent.objects.exists()
-
-
-def test_token_create_rotate_and_conflict():
-    from rest_framework.authtoken.models import Token
-
-    user = UserFactory(username="ci-bot")
-    key = token_create("ci-bot", actor=Actor.cli("root"))
-    assert Token.objects.get(user=user).key == key
-    with pytest.raises(Conflict):
-        token_create("ci-bot", actor=Actor.cli("root"))
-    new_key = token_create("ci-bot", actor=Actor.cli("root"), rotate=True)
-    assert new_key != key and Token.objects.get(user=user).key == new_key
-    assert list(AuditEvent.objects.order_by("id").values_list("action", flat=True)) == [
-        "token.create",
-        "token.rotate",
-    ]
-    assert key not in str(list(AuditEvent.objects.values_list("changes", flat=True)))
-    with pytest.raises(NotFound):
-        token_create("nobody", actor=Actor.cli("root"))
 
 
 def test_retry_reruns_the_last_failed_run_parameters():

@@ -17,8 +17,8 @@ ELSEWHERE = "DRIVER={PostgreSQL Unicode};SERVER=10.9.9.9;PORT=5432;UID=admin;DAT
 
 
 @pytest.fixture
-def queried_job(exec_admin_client):
-    response = exec_admin_client.post(
+def queried_job(executor_client):
+    response = executor_client.post(
         "/api/v1/jobs/",
         {
             "name": "regional",
@@ -76,8 +76,8 @@ def test_an_editor_may_edit_other_fields_sending_the_masked_connection_back(
     assert response.status_code == 200, response.content
 
 
-def test_the_execution_permission_may_repoint_it(exec_admin_client, queried_job):
-    response = exec_admin_client.patch(
+def test_the_execution_permission_may_repoint_it(executor_client, queried_job):
+    response = executor_client.patch(
         "/api/v1/jobs/regional/",
         {"config": {"connections": {"wh": ELSEWHERE}}},
         format="json",

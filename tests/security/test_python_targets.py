@@ -28,7 +28,7 @@ from tests.jobs.kinds_support import make_ctx
 pytestmark = pytest.mark.django_db
 
 REGISTERED = "jobs.examples:report_progress"  # @runnable, found by discovery
-ALLOWED_ONLY = "tests.jobs.sample_jobs:succeed"  # only under the settings' prefix
+ALLOWED_ONLY = "tests.security.allowed:returns_json"  # only under the settings' prefix
 HOSTILE = [
     "os:environ.copy",
     "rest_framework.authtoken.models:Token.objects.values_list",
@@ -44,18 +44,18 @@ def spec(target: str, **over) -> dict:
 
 
 @pytest.mark.parametrize("target", HOSTILE)
-def test_an_arbitrary_callable_is_refused_at_save_naming_the_target(exec_admin_client, target):
-    response = exec_admin_client.post("/api/v1/jobs/", spec(target), format="json")
+def test_an_arbitrary_callable_is_refused_at_save_naming_the_target(executor_client, target):
+    response = executor_client.post("/api/v1/jobs/", spec(target), format="json")
 
     error = assert_error(response, 400, "invalid")
     assert "target" in error["fields"] and "\n" not in error["message"]
     assert not Job.objects.exists()
 
 
-def test_saving_a_hostile_target_never_imports_its_module(exec_admin_client):
+def test_saving_a_hostile_target_never_imports_its_module(executor_client):
     sys.modules.pop("tests.security.never_imported", None)
 
-    response = exec_admin_client.post(
+    response = executor_client.post(
         "/api/v1/jobs/", spec("tests.security.never_imported:run"), format="json"
     )
 
@@ -64,10 +64,10 @@ def test_saving_a_hostile_target_never_imports_its_module(exec_admin_client):
     assert "tests.security.never_imported" not in sys.modules
 
 
-def test_a_patch_cannot_repoint_a_job_at_an_arbitrary_callable(exec_admin_client):
+def test_a_patch_cannot_repoint_a_job_at_an_arbitrary_callable(executor_client):
     JobFactory(name="report", target=REGISTERED)
 
-    response = exec_admin_client.patch(
+    response = executor_client.patch(
         "/api/v1/jobs/report/", {"target": "os:environ.copy"}, format="json"
     )
 
@@ -120,10 +120,10 @@ def test_jobs_apply_refuses_an_arbitrary_callable_in_one_line(tmp_path):
 
 
 @override_settings(JOBS_PYTHON_ALLOWED_TARGETS=[])
-def test_no_module_is_allowed_by_default_only_registered_functions(exec_admin_client):
-    refused = exec_admin_client.post("/api/v1/jobs/", spec(ALLOWED_ONLY), format="json")
+def test_no_module_is_allowed_by_default_only_registered_functions(executor_client):
+    refused = executor_client.post("/api/v1/jobs/", spec(ALLOWED_ONLY), format="json")
     assert_error(refused, 400, "invalid")
-    ok = exec_admin_client.post("/api/v1/jobs/", spec(REGISTERED), format="json")
+    ok = executor_client.post("/api/v1/jobs/", spec(REGISTERED), format="json")
     assert ok.status_code == 201, ok.content
 
 
@@ -131,7 +131,7 @@ def test_no_module_is_allowed_by_default_only_registered_functions(exec_admin_cl
 
 
 def test_an_admin_without_execution_rights_may_choose_only_registered_targets(
-    admin_client, exec_admin_client
+    admin_client, executor_client
 ):
     refused = admin_client.post("/api/v1/jobs/", spec(ALLOWED_ONLY), format="json")
     error = assert_error(refused, 403, "forbidden")
@@ -140,7 +140,7 @@ def test_an_admin_without_execution_rights_may_choose_only_registered_targets(
 
     assert admin_client.post("/api/v1/jobs/", spec(REGISTERED), format="json").status_code == 201
     assert (
-        exec_admin_client.post(
+        executor_client.post(
             "/api/v1/jobs/", spec(ALLOWED_ONLY, name="trusted"), format="json"
         ).status_code
         == 201
@@ -152,7 +152,9 @@ def test_an_admin_without_execution_rights_cannot_repoint_a_job_but_may_edit_it(
 
     assert_error(
         admin_client.patch(
-            "/api/v1/jobs/report/", {"target": "tests.jobs.sample_jobs:fail"}, format="json"
+            "/api/v1/jobs/report/",
+            {"target": "tests.security.allowed:returns_a_set"},
+            format="json",
         ),
         403,
     )
@@ -216,7 +218,7 @@ def _form_of(job: Job) -> dict:
         {"parameters": {"steps": 1000}},
         {"parameter_queries": [{"name": "n", "query": "SELECT 1", "database": "default"}]},
         {"overridable_parameters": ["steps"]},
-        {"queue": "privileged"},
+        {"queue": "jobs"},
         {"timeout": 3600},
         {"owner": "vera"},
     ],

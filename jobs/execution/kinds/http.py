@@ -30,7 +30,7 @@ from jobs.execution.context import PermanentFailure, RunContext
 from jobs.execution.httpcall import _PATH_TOKEN, _STATUS_CLASS, Call, HttpError, json_path
 from jobs.execution.redact import Redactor
 from jobs.params import render, render_all, validate_parameter_spec
-from jobs.secrets import SECRET_HEADERS, _is_secret_entry, open_config
+from jobs.secrets import SECRET_HEADERS, _is_secret_entry, open_config, url_credentials
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 KEYS = {
@@ -38,7 +38,19 @@ KEYS = {
     "expect_regex", "max_response_bytes", "verify_tls", "ca_bundle", "timeout", "follow_redirects",
 }  # fmt: skip
 __all__ = ["HttpError", "HttpKind", "handler", "json_path"]
+# A response check is a short pattern; the cap also keeps re's recursive
+# parser (1,000 nested groups) and its repeat counts within reach.
+_MAX_REGEX_LENGTH = 500
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _check_regex(regex: str) -> None:
+    if len(regex) > _MAX_REGEX_LENGTH:
+        fail("config.expect_regex", f"at most {_MAX_REGEX_LENGTH} characters")
+    try:
+        re.compile(regex)
+    except (re.error, OverflowError, RecursionError) as exc:
+        fail("config.expect_regex", f"is not a valid regular expression ({exc})")
 
 
 class HttpKind:
@@ -52,7 +64,12 @@ class HttpKind:
         if method not in METHODS:
             fail("config.method", f"{method!r} is not one of {', '.join(METHODS)}")
         url = check.string("url", required=True)
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            if "{" not in parts.netloc:  # a placeholder port is checked once rendered
+                parts.port  # noqa: B018 -- raises on a port out of range or not a number
+        except ValueError as exc:
+            fail("config.url", f"is not a valid URL ({exc})")
         if parts.scheme.lower() not in ("http", "https"):
             fail(
                 "config.url",
@@ -113,10 +130,7 @@ class HttpKind:
                 )
         regex = check.string("expect_regex")
         if regex is not None:
-            try:
-                re.compile(regex)
-            except re.error as exc:
-                fail("config.expect_regex", f"is not a valid regular expression ({exc})")
+            _check_regex(regex)
         check.number("max_response_bytes", minimum=1, integer=True)
         check.number("timeout", minimum=0.1)
         check.boolean("verify_tls", True)
@@ -138,7 +152,7 @@ class HttpKind:
             "header": ("name", "value"),
         }
         kind = auth.get("type")
-        if kind not in needed:
+        if not isinstance(kind, str) or kind not in needed:
             fail("config.auth.type", f"{kind!r} is not one of bearer, basic, header")
         extra = set(auth) - {"type", *needed[kind]}
         if extra:
@@ -163,6 +177,7 @@ class HttpKind:
         if content_type and not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = content_type
         extra_secrets = [v for k, v in headers.items() if k.lower() in secret_header_names]
+        extra_secrets += url_credentials(url)  # as rendered, placeholders filled in
         auth = config.get("auth") or {}
         if auth.get("type") == "basic":
             extra_secrets.append(

@@ -3,7 +3,8 @@
 config: executable (absolute path, or a name found on JOBS_PROCESS_PATH),
 args (list; each element is rendered on its own and stays ONE argv element,
 whatever a parameter value contains), cwd (must exist; default a fresh
-temporary directory), env (added to a scrubbed base env: PATH, LANG, HOME),
+temporary directory), env (names matching JOBS_PROCESS_ALLOWED_ENV, default
+JOB_*, added to a scrubbed base env whose PATH and HOME are fixed),
 success_exit_codes (default [0]).
 
 The executable's real path (symlinks resolved) must match
@@ -37,17 +38,12 @@ from django.conf import settings
 
 from jobs.execution.configcheck import ConfigCheck, fail
 from jobs.execution.context import PermanentFailure, RunCancelled, RunContext
+from jobs.execution.kinds.process_rules import env_refusal, inline_code_refusal
 from jobs.execution.redact import Redactor
 from jobs.params import render, validate_parameter_spec
 from jobs.secrets import open_config
 
 KEYS = {"executable", "args", "cwd", "env", "success_exit_codes"}
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Variables that make the dynamic loader or a shell run code of the caller's
-# choosing: with them, the executable allowlist would mean nothing.
-_DENIED_ENV = re.compile(
-    r"^(LD_.*|DYLD_.*|BASH_FUNC_.*|BASH_ENV|ENV|GCONV_PATH|GLIBC_TUNABLES|HOSTALIASES)$"
-)
 _GLOB = re.compile(r"[*?\[]")
 POLL = 0.1
 LINE_LIMIT = 8192  # a line without newline is cut into pieces, not buffered forever
@@ -254,15 +250,14 @@ class ProcessKind:
         cwd = check.string("cwd")
         if cwd is not None and not cwd.startswith(("/", "{")):
             fail("config.cwd", f"{cwd!r} must be an absolute path")
+        refusal = inline_code_refusal(executable, args)
+        if refusal:
+            fail(f"config.args[{refusal[0]}]", refusal[1])
         for name, value in check.mapping("env").items():
             field = f"config.env.{name}"
-            if not _ENV_NAME.match(name):
-                fail(field, "is not a valid environment variable name")
-            if _DENIED_ENV.match(name):
-                fail(
-                    field,
-                    "is not allowed (it would let the process load code other than the executable)",
-                )
+            reason = env_refusal(name)
+            if reason:
+                fail(field, reason)
             if isinstance(value, dict):
                 if set(value) - {"value", "secret"}:
                     fail(field, "an env object has only value and secret")
@@ -286,6 +281,15 @@ class ProcessKind:
         self, ctx: RunContext, config: dict[str, Any]
     ) -> tuple[list[str], dict[str, str], str | None]:
         params = ctx.parameters
+        # Again at run time: a job saved before these rules, or settings
+        # tightened since, must not run.
+        refusal = inline_code_refusal(str(config["executable"]), config.get("args") or [])
+        if refusal:
+            raise PermanentFailure(f"config.args[{refusal[0]}]: {refusal[1]}")
+        for name in config.get("env") or {}:
+            reason = env_refusal(name)
+            if reason:
+                raise PermanentFailure(f"config.env.{name}: {reason}")
         argv = [str(config["executable"])]
         for i, arg in enumerate(config.get("args") or []):
             value = render(

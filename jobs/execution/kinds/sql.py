@@ -1,8 +1,8 @@
 """SQL stored procedures (and functions) through ODBC or a Django alias.
 
 config: connection (ODBC connection string, a secret) or database (Django
-alias), procedure (`name` or `schema.name`, checked against
-JOBS_SQL_ALLOWED_PROCEDURES when set), params (list of {name, type, value,
+alias), procedure (`schema.name`, or a name matching
+JOBS_SQL_ALLOWED_PROCEDURES; never a system function: see procedure_refusal), params (list of {name, type, value,
 direction: in|out|inout}; types int, bigint, string, text, datetime, date,
 decimal, bool; value null = NULL), capture_rows (default 100), call
 (procedure | function), autocommit (default false: the call runs in one
@@ -23,21 +23,26 @@ call from a second connection at the deadline or on cancel.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 import threading
 import time
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
+from jobs.errors import ValidationError
 from jobs.execution.configcheck import MASK, ConfigCheck, fail
 from jobs.execution.context import PermanentFailure, RunCancelled, RunContext
+from jobs.execution.kinds.sql_rules import PG_TYPES, convert, procedure_refusal
 from jobs.execution.redact import Redactor
-from jobs.execution.sqlconn import Connection, SqlTarget, check_database_alias, open_target
+from jobs.execution.sqlconn import (
+    Connection,
+    SqlTarget,
+    check_database_alias,
+    check_odbc_connection,
+    open_target,
+)
 from jobs.params import jsonable, placeholders, render, validate_parameter_spec
 from jobs.secrets import open_config
 
@@ -45,71 +50,13 @@ KEYS = {"connection", "database", "procedure", "params", "capture_rows", "call",
 _IDENT = r"[A-Za-z_][A-Za-z0-9_$]{0,127}"
 PROCEDURE = re.compile(rf"^{_IDENT}(\.{_IDENT})?$")
 PARAM_NAME = re.compile(rf"^{_IDENT}$")
-PG_TYPES = {
-    "int": "integer", "bigint": "bigint", "string": "varchar", "text": "text",
-    "datetime": "timestamp", "date": "date", "decimal": "numeric", "bool": "boolean",
-}  # fmt: skip
 DIRECTIONS = ("in", "out", "inout")
 DEFAULT_ROWS = 100
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 
 class SqlError(Exception):
     """The database reported an error (transient unless it is a definition
     error, which is raised as PermanentFailure)."""
-
-
-def procedure_allowed(name: str) -> bool:
-    allowed = settings.JOBS_SQL_ALLOWED_PROCEDURES
-    return not allowed or any(fnmatch.fnmatchcase(name.lower(), entry.lower()) for entry in allowed)
-
-
-def convert(kind: str, value: Any, field: str) -> Any:
-    """A parameter value as the Python type bound for `kind` (ValueError names the field)."""
-    if value is None:
-        return None
-    try:
-        if kind in ("int", "bigint"):
-            if isinstance(value, bool):
-                raise ValueError("a boolean is not an integer")
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError("has a fraction")
-            number = int(value) if not isinstance(value, str) else int(value.strip())
-            limit = 2**31 if kind == "int" else 2**63
-            if not -limit <= number < limit:
-                raise ValueError(f"out of range for {kind}")
-            return number
-        if kind in ("string", "text"):
-            return value.isoformat() if isinstance(value, datetime | date) else str(value)
-        if kind == "datetime":
-            if isinstance(value, datetime):
-                return value.replace(tzinfo=None)  # wall time in the job's zone
-            if isinstance(value, date):
-                return datetime(value.year, value.month, value.day)
-            return datetime.fromisoformat(str(value).strip()).replace(tzinfo=None)
-        if kind == "date":
-            if isinstance(value, datetime):
-                return value.date()
-            if isinstance(value, date):
-                return value
-            return date.fromisoformat(str(value).strip()[:10])
-        if kind == "decimal":
-            if isinstance(value, bool):
-                raise ValueError("a boolean is not a decimal")
-            return Decimal(str(value).strip())
-        if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in _TRUE:
-                return True
-            if text in _FALSE:
-                return False
-            raise ValueError("expected true/false/1/0")
-    except (ValueError, TypeError, InvalidOperation) as exc:
-        raise ValueError(f"{field}: {value!r} is not a valid {kind} ({exc})") from None
-    raise ValueError(f"{field}: unknown type {kind!r}")
 
 
 def _connection_secrets(connection: str | None) -> list[str]:
@@ -136,17 +83,14 @@ class SqlKind:
             )
         if database:
             check_database_alias(database, "config.database")
-        if (
-            connection
-            and connection != MASK
-            and not re.search(r"(^|;)\s*(driver|dsn)\s*=", connection, re.I)
-        ):
-            fail("config.connection", "must be an ODBC connection string with DRIVER= or DSN=")
+        if connection and connection != MASK:
+            check_odbc_connection(connection, "config.connection", resolve=False)
         procedure = check.string("procedure", required=True)
         if not PROCEDURE.match(procedure):
             fail("config.procedure", f"{procedure!r} is not an identifier (name or schema.name)")
-        if not procedure_allowed(procedure):
-            fail("config.procedure", f"{procedure!r} is not in JOBS_SQL_ALLOWED_PROCEDURES")
+        refusal = procedure_refusal(procedure)
+        if refusal:
+            fail("config.procedure", refusal)
         call = check.get("call", "procedure")
         if call not in ("procedure", "function"):
             fail("config.call", "must be procedure or function")
@@ -192,9 +136,12 @@ class SqlKind:
     def execute(self, ctx: RunContext) -> Any:
         config = open_config(ctx.job)
         procedure = config["procedure"]
-        if not PROCEDURE.match(procedure) or not procedure_allowed(procedure):
+        refusal = (
+            procedure_refusal(procedure) if PROCEDURE.match(procedure) else "not an identifier"
+        )
+        if refusal:
             raise PermanentFailure(
-                f"config.procedure: {procedure!r} is not an allowed procedure identifier"
+                f"config.procedure: {procedure!r} is not an allowed procedure ({refusal})"
             )
         bound = self._bind(ctx, config)  # all rendering before anything runs
         redactor = Redactor.for_run(
@@ -226,6 +173,8 @@ class SqlKind:
                     watchdog.stop()
         except (PermanentFailure, RunCancelled, SoftTimeLimitExceeded):
             raise
+        except ValidationError as exc:  # the connection string's guard
+            raise PermanentFailure(redactor.redact(exc.message)) from None
         except Exception as exc:
             if watchdog is not None and watchdog.fired == "cancelled":
                 raise RunCancelled("cancelled; the procedure call was aborted") from None

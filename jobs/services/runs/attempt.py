@@ -3,6 +3,7 @@ journal (jobs.runlog); and ending a run for its worker (sweeper, parent)."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from datetime import datetime
@@ -11,11 +12,13 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from jobs import runlog
+from jobs import runlog, signing
 from jobs.execution import lease
 from jobs.models import JobRun, RunStatus, RunTrigger
 from jobs.runstore import job_cache
 from jobs.services.runs.base import Claim, Outcome, claim_ttl, run_end_unstarted
+
+logger = logging.getLogger(__name__)
 
 _MAX_ERROR = 10_000
 
@@ -28,17 +31,34 @@ def run_start(
     job_id: int | None = None,
     message: dict[str, Any] | None = None,
     sent: float | None = None,
+    signature: str | None = None,
 ) -> Claim:
     """Claim a delivered run for this worker, enforcing enabled and overlap.
 
     Returns a Claim: claimed (execute it), wait (overlap=queue, check again
-    later), or neither (skipped, cancelled, or a duplicate delivery). The
-    happy path is one Redis call (two with an overlap lease): the run comes
-    from its message, the job definition from the per-process cache, checked
-    against the version the job's last change published.
+    later), or neither (skipped, cancelled, a duplicate delivery, or a
+    message Jobwarden did not sign: refused and logged, nothing recorded).
+    The happy path is one Redis call (two with an overlap lease): the run
+    comes from its message, the job definition from the per-process cache,
+    checked against the version the job's last change published.
     """
-    if job_id is None or message is None:  # a message from an older release
-        return _start_from_database(run_id, worker=worker, pid=pid)
+    if (
+        job_id is None
+        or message is None
+        or not signing.run_message_valid(run_id, job_id, sent, message, signature)
+    ):
+        # Not sent by Jobwarden for a recorded run: made by someone with
+        # access to the broker, altered on the way, or sent by a release
+        # before signatures (the sweeper sends a run that is still queued
+        # again after JOBS_REQUEUE_AFTER, signed). Nothing is written for it,
+        # so a flood of them cannot fill the history or the journal.
+        logger.warning(
+            "refused run message %.100r for job id %.100r: its signature does not match a run "
+            "Jobwarden recorded (forged, altered on the broker, or unsigned); not run",
+            run_id,
+            job_id,
+        )
+        return Claim(run=None)
     if sent is None or time.time() - sent >= settings.JOBS_CLAIM_MEMORY:
         # Old enough that an earlier claim of this run may be forgotten:
         # the database says whether it is still waiting.
@@ -116,23 +136,6 @@ def run_start(
         setattr(run, name, value)
     run.status = RunStatus.RUNNING
     return Claim(run=run, claimed=True, lease_key=key)
-
-
-def _start_from_database(run_id: str, *, worker: str, pid: int) -> Claim:
-    found = JobRun.objects.select_related("job").filter(pk=run_id).first()
-    if found is None:
-        runlog.flush()
-        found = JobRun.objects.select_related("job").filter(pk=run_id).first()
-    if found is None or found.status != RunStatus.QUEUED:
-        return Claim(run=None)
-    return run_start(
-        run_id,
-        worker=worker,
-        pid=pid,
-        job_id=found.job_id,
-        message=runlog.message_values(found),
-        sent=time.time(),  # just checked: still queued
-    )
 
 
 def run_finish(claim: Claim, outcome: Outcome) -> None:

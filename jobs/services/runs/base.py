@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from jobs import broker, runlog
+from jobs import broker, runlog, signing
 from jobs.errors import ValidationError
 from jobs.models import Job, JobRun, RunStatus
 
@@ -85,15 +85,20 @@ def run_overrides(run: JobRun) -> dict[str, Any]:
 
 
 def enqueue(run: JobRun, job: Job, countdown: float | None = None) -> None:
-    """Send a run's message. It carries what the worker needs to execute the
-    run (the worker does not read it back), and when it was sent: a message
-    older than JOBS_CLAIM_MEMORY is checked against the database first."""
+    """Send a recorded run's message, signed. It carries what the worker
+    needs to execute the run (the worker does not read it back), and when it
+    was sent: a message older than JOBS_CLAIM_MEMORY is checked against the
+    database first. Call only for a run already recorded (row or journal)."""
     from jobs.tasks import execute_run_task
 
+    values, sent = runlog.message_values(run), time.time()
     execute_run_task.apply_async(
         args=[str(run.pk)],
-        kwargs={"job_id": job.pk, "run": runlog.message_values(run), "sent": time.time()},
+        kwargs={"job_id": job.pk, "run": values, "sent": sent},
         task_id=str(run.pk),
+        # The worker executes only a message signed here, from the run as
+        # recorded (jobs.signing): not one pushed to the broker by others.
+        headers={signing.HEADER: signing.run_message_sign(str(run.pk), job.pk, sent, values)},
         # What Flower and the logs show of the message: the job, not its
         # parameters (Celery would otherwise repr every argument per send).
         argsrepr=f"('{run.pk}',)",

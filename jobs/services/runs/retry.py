@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 
 from jobs.actors import Actor
+from jobs.limits import clamp_seconds
 from jobs.models import Job, JobRun, RunTrigger
 from jobs.services.runs.base import masked, overrides_metadata, run_overrides
 
@@ -23,7 +24,9 @@ def retry_delay(
     delay = base * (rng or random).uniform(1 - jitter, 1 + jitter) if jitter else base
     if retry_after is not None:
         delay = max(delay, retry_after)
-    return max(delay, 0.0)
+    # Clamped: a jitter or Retry-After from a row or response saved before the
+    # bounds must not overflow `now + delay` and leave the run unfinished.
+    return clamp_seconds(delay)
 
 
 def create_retry(

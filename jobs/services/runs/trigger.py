@@ -14,6 +14,7 @@ from jobs import broker, runlog, runstore
 from jobs import schedule as cron
 from jobs.actors import Actor
 from jobs.errors import Conflict, NotFound, ValidationError
+from jobs.limits import check_json, check_text, field_error
 from jobs.models import Job, JobRun, RunTrigger
 from jobs.params.overrides import check_overrides
 from jobs.runstore import job_cache
@@ -26,6 +27,8 @@ logger = logging.getLogger(__name__)
 # and code triggers are routine operation, not management.
 _AUDITED_SOURCES = {"admin", "api", "cli"}
 _TRIGGERS = frozenset(RunTrigger.values)
+# Beat may send a fire this much before its instant by the worker's clock.
+_FIRE_EARLY = timedelta(seconds=1)
 
 
 def run_trigger(
@@ -45,8 +48,9 @@ def run_trigger(
     `replayed` parameters are a recorded run's own (a retry), not chosen now.
     Raises NotFound for an unknown job, Conflict for a disabled job unless
     `force` (the run's trigger is then `forced`), ValidationError for bad or
-    non-overridable parameters. Audited when a person triggered it (admin,
-    API, CLI).
+    non-overridable parameters, Unavailable when the broker cannot be reached
+    (nothing is saved then). Audited when a person triggered it (admin, API,
+    CLI).
     """
     if parameters is not None and not isinstance(parameters, dict):
         raise ValidationError(
@@ -57,7 +61,10 @@ def run_trigger(
     job = job_cache.by_name(job_name)
     if job is None:
         raise NotFound(f"unknown job {job_name!r}", fields={"job": "not found"})
-    overrides = dict(parameters or {})
+    # Overrides are stored with the run and sent in its message: bounded like
+    # the job's own parameters; the reason like any free text.
+    overrides = field_error("parameters", check_json, dict(parameters or {}))
+    reason = field_error("reason", check_text, reason or "")
     if overrides and not replayed and _bound_by_overridable(actor):
         # The saved definition, not the per-process cache: a just-narrowed
         # overridable_parameters must hold from the next trigger on.
@@ -90,7 +97,10 @@ def run_trigger(
         return run
     # A person's trigger is in PostgreSQL before it is enqueued (they get a
     # run they can look at), with its audit record in the same transaction;
-    # the INSERT itself checks the job is enabled.
+    # the INSERT itself checks the job is enabled. The broker is asked first:
+    # a run recorded while it is down would sit queued until the sweeper
+    # re-sent it, long after the person gave up on it.
+    broker.ensure_reachable()
     with transaction.atomic():
         run_id = runstore.insert_run_if_enabled(job.name, values, force=force)
         if run_id is None:
@@ -148,7 +158,10 @@ def run_fire_scheduled(job_name: str, now: datetime | None = None) -> JobRun | N
 
     The fire is named by its scheduled instant, and (job, scheduled_for) is
     unique: a second dispatch of the same fire -- a second beat, a redelivered
-    message -- finds the row and does nothing.
+    message -- finds the row and does nothing. Only a fire the job's recorded
+    schedule makes due is recorded (at or after its next_run_at, not in the
+    future), so a fire message that beat did not send (pushed to the broker,
+    or by Flower) cannot run a job early; it is logged and ignored.
     """
     now = now or timezone.now()
     job = Job.objects.filter(name=job_name).first()
@@ -158,11 +171,21 @@ def run_fire_scheduled(job_name: str, now: datetime | None = None) -> JobRun | N
         # Beat may send a fire a little early or late; name the latest fire
         # at or before now (a day back covers any beat outage we catch up on).
         scheduled_for = cron.previous_fire(
-            job.cron, job.timezone, now + timedelta(seconds=1), timedelta(days=1)
+            job.cron, job.timezone, now + _FIRE_EARLY, timedelta(days=1)
         )
     else:
         scheduled_for = job.run_at
     if scheduled_for is None:
+        return None
+    if not _fire_is_due(job, scheduled_for, now):
+        logger.warning(
+            "scheduled fire of %r ignored: not due (fire %s, next recorded fire %s, now %s); "
+            "a duplicate dispatch, or a message beat did not send",
+            job.name,
+            scheduled_for.isoformat(),
+            job.next_run_at.isoformat() if job.next_run_at else None,
+            now.isoformat(),
+        )
         return None
     try:
         with transaction.atomic():
@@ -185,3 +208,13 @@ def run_fire_scheduled(job_name: str, now: datetime | None = None) -> JobRun | N
         )
         return None
     return run
+
+
+def _fire_is_due(job: Job, scheduled_for: datetime, now: datetime) -> bool:
+    if scheduled_for > now + _FIRE_EARLY:  # a one-shot job's run_at still ahead
+        return False
+    if job.is_recurring:
+        # next_run_at is the fire the schedule waits for (set when the job
+        # was saved, advanced by each fire): an earlier instant is not due.
+        return job.next_run_at is not None and job.next_run_at <= scheduled_for
+    return True
