@@ -21,6 +21,7 @@ from jobs.params import (
     validate_parameter_spec,
 )
 from tests.jobs.kinds_support import POSTGRES, make_job
+from tests.needs import needs_postgres_odbc
 
 NOW = datetime(2024, 3, 10, 23, 30, 15, 123456, tzinfo=UTC)
 
@@ -222,6 +223,7 @@ def test_parameter_queries_are_read_only():
             cur.execute(f"DROP TABLE {table}")
 
 
+@needs_postgres_odbc
 def test_query_parameter_through_an_encrypted_odbc_connection():
     job = make_job(
         "process",
