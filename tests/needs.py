@@ -67,6 +67,9 @@ def odbc_connect(connection_string: str, **kwargs: Any) -> Any:
     return pyodbc.connect(connection_string, **kwargs)
 
 
+_drivers_reason = odbc_missing("postgresql unicode") or odbc_missing("mariadb unicode")
+# Both drivers registered (odbcinst.ini): specs naming them pass the ODBC guard.
+needs_odbc_drivers = pytest.mark.skipif(_drivers_reason is not None, reason=_drivers_reason or "")
 _pg_reason = odbc_missing("postgresql unicode")
 needs_postgres_odbc = pytest.mark.skipif(_pg_reason is not None, reason=_pg_reason or "")
 _maria_reason = _mariadb_missing()

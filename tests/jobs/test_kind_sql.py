@@ -17,7 +17,7 @@ from jobs.execution.context import PermanentFailure, RunCancelled
 from jobs.execution.kinds import get_kind
 from jobs.execution.kinds.sql import SqlError, convert
 from tests.jobs.kinds_support import MARIADB, POSTGRES, make_ctx, make_job
-from tests.needs import needs_mariadb, needs_postgres_odbc, odbc_connect
+from tests.needs import needs_mariadb, needs_odbc_drivers, needs_postgres_odbc, odbc_connect
 
 sql = get_kind("sql")
 HOSTILE = "x'); DROP TABLE {table}; --"
@@ -380,12 +380,14 @@ def test_django_alias_runs_the_procedure_when_the_alias_is_allowed(postgres):
         ({"connection": MARIADB, "procedure": "s.p", "capture_rows": 10**9}, "config.capture_rows"),
     ],
 )
+@needs_odbc_drivers
 def test_bad_sql_config_is_refused_naming_the_field(config, field):
     with pytest.raises(ValidationError) as exc:
         sql.validate({"config": config})
     assert exc.value.message.startswith(field), exc.value.message
 
 
+@needs_odbc_drivers
 def test_procedure_allowlist_is_enforced_at_save_and_at_run():
     with override_settings(JOBS_SQL_ALLOWED_PROCEDURES=["reporting.*", "public.archive"]):
         sql.validate({"config": {"connection": MARIADB, "procedure": "Reporting.Daily"}})

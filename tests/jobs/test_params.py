@@ -248,6 +248,7 @@ def test_an_override_replaces_a_query_which_is_then_not_run():
     assert resolve(job, {"Day": "2024-12-31"})["Day"] == "2024-12-31"
 
 
+@needs_postgres_odbc
 def test_query_returning_no_rows_is_an_error():
     job = make_job(
         "process",
@@ -306,6 +307,7 @@ def test_masked_parameters_hide_secrets_and_are_json_ready():
     assert "8-8-8-8-8" not in str(masked) and "tok-123456" not in str(masked)
 
 
+@needs_postgres_odbc
 def test_a_cached_query_result_is_reused_within_its_time_to_live():
     job = make_job(
         "process",
