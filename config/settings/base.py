@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -52,7 +53,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.health.HealthzMiddleware",  # first: probes skip host checks and redirects
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ from STATIC_ROOT (collectstatic) in any deployment, so the
+    # admin is styled without a separate static file server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -152,6 +157,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise serves what collectstatic put in STATIC_ROOT (the Docker image) and,
+# where it never ran (`make run`, the tests), the apps' own static files, so
+# the admin is styled either way. Its warning about the absent STATIC_ROOT is
+# expected then.
+WHITENOISE_USE_FINDERS = True
+warnings.filterwarnings("ignore", message="No directory at: .*staticfiles", category=UserWarning)
 
 LOGGING = {
     "version": 1,
