@@ -10,8 +10,8 @@ from django.db import transaction
 
 from jobs.actors import Actor
 from jobs.models import Job, JobSource
-from jobs.services.jobs.lifecycle import save_spec
 from jobs.secrets import unfilled_masks
+from jobs.services.jobs.lifecycle import save_spec
 from jobs.services.jobs.permissions import check_definition_permission
 from jobs.specs import kind_problems, raise_problems, validate_batch
 
