@@ -6,7 +6,7 @@ MANAGE := $(BIN)/python manage.py
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run web worker beat flower test lint format bench migrate clean
+.PHONY: help install run web worker beat flower test lint format bench docs migrate clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ format: install ## Apply ruff formatting and safe fixes
 
 bench: install ## Benchmarks (not tests): throughput and latency figures
 	$(BIN)/python -m bench
+
+docs: install ## Regenerate docs/job-kinds.md from the kinds' key reference
+	$(BIN)/python -m jobs.execution.kinds.reference > docs/job-kinds.md
 
 clean: ## Remove the virtualenv and local state
 	rm -rf $(VENV) db.sqlite3* var/
