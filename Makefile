@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev system-deps run web worker beat flower test lint format bench migrate clean
+.PHONY: help install install-dev system-deps run web worker beat flower test lint format bench docs migrate clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ format: install-dev ## Apply ruff formatting and safe fixes
 
 bench: install ## Benchmarks (not tests): throughput and latency figures
 	$(BIN)/python -m bench
+
+docs: install ## Regenerate docs/job-kinds.md from the kinds' key reference
+	$(BIN)/python -m jobs.execution.kinds.reference > docs/job-kinds.md
 
 clean: ## Remove the virtualenv and local state
 	rm -rf $(VENV) db.sqlite3* var/
