@@ -3,22 +3,32 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
+# Two stamps: run/install get the runtime pins only; test/lint/format add the dev tools.
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 # Where `make web` listens: loopback unless told (HOST=0.0.0.0 make web).
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run web worker beat flower test lint format bench migrate clean
+.PHONY: help install install-dev system-deps run web worker beat flower test lint format bench docs migrate clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml requirements.lock
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip && $(BIN)/pip install -q -r requirements.lock && $(BIN)/pip install -q --no-deps -e . && touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install the locked dependencies
+$(DEV_STAMP): $(STAMP) requirements-dev.lock
+	$(BIN)/pip install -q -r requirements-dev.lock && touch $(DEV_STAMP)
+
+install: $(STAMP) ## Create .venv and install the runtime dependencies (requirements.lock)
+
+install-dev: $(DEV_STAMP) ## install, plus pytest, ruff, mypy, schemathesis … (requirements-dev.lock)
+
+system-deps: ## Debian packages the tests use (ODBC drivers, docker-compose): installed as root, else named
+	bash scripts/system-deps
 
 run: install ## Everything on embedded defaults: migrate, example jobs, admin login, web + worker + beat
 	$(BIN)/python -m config.launcher
@@ -38,17 +48,21 @@ flower: install ## Flower, read-only, on 127.0.0.1 (FLOWER_BASIC_AUTH=user:passw
 migrate: install ## Apply database migrations
 	$(MANAGE) migrate
 
-test: install ## The whole suite against real PostgreSQL and Redis
+test: install-dev system-deps ## The whole suite against real PostgreSQL and Redis (flushes Redis db 15)
+	@echo "make test: Redis $${REDIS_URL:-redis://127.0.0.1:6379/15} is flushed" >&2
 	$(BIN)/pytest
 
-lint: install ## ruff, mypy on services/selectors, makemigrations --check
+lint: install-dev ## ruff, mypy on services/selectors, makemigrations --check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy && DJANGO_SETTINGS_MODULE=config.settings.test DATABASE_URL=sqlite:///:memory: $(MANAGE) makemigrations --check --dry-run
 
-format: install ## Apply ruff formatting and safe fixes
+format: install-dev ## Apply ruff formatting and safe fixes
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
 bench: install ## Benchmarks (not tests): throughput and latency figures
 	$(BIN)/python -m bench
+
+docs: install ## Regenerate docs/job-kinds.md from the kinds' key reference
+	$(BIN)/python -m jobs.execution.kinds.reference > docs/job-kinds.md
 
 clean: ## Remove the virtualenv and local state
 	rm -rf $(VENV) db.sqlite3* var/

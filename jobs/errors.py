@@ -27,6 +27,19 @@ class ValidationError(JobwardenError):
     code = "invalid"
     http_status = 400
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        fields: dict[str, Any] | None = None,
+        code: str | None = None,
+        problems: list[str] | None = None,
+    ):
+        super().__init__(message, fields=fields, code=code)
+        # Every problem as its own line ("job 'a': cron: ..."), for doors that
+        # report them all (`jobs apply`); `message` stays one line.
+        self.problems = problems or [message]
+
 
 class NotFound(JobwardenError):
     code = "not_found"

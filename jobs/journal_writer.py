@@ -77,7 +77,9 @@ class Flusher:
         self.writer = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             [sys.executable, "-m", "jobs.journal_writer", str(os.getpid())],
             stdin=subprocess.DEVNULL,
-            cwd=str(settings.BASE_DIR),  # where `jobs` and `config` import from
+            # The worker's own directory: where its settings module imports
+            # from (Jobwarden's `config`, or a host project's own package).
+            cwd=os.getcwd(),
             # Its own process group: a Ctrl-C at the terminal reaches the
             # worker, which stops the writer itself at shutdown (a writer that
             # got the Ctrl-C too exited first and was restarted, with a

@@ -194,6 +194,17 @@ def seal_config(
     return public, (encrypt(sealed) if sealed else "")
 
 
+def unfilled_masks(kind: str, config: dict[str, Any], previous_secrets: str = "") -> list[str]:
+    """Secret fields (`config.<path>`) that show the mask with no stored secret
+    behind it: a file exported from another instance, say. seal_config would
+    refuse the first; a batch (`jobs apply`) reports them all before saving."""
+    masked = [path for path in secret_paths(kind, config or {}) if _get(config, path) == MASK]
+    if not masked:
+        return []
+    previous = decrypt(previous_secrets)
+    return ["config." + ".".join(p) for p in masked if json.dumps(list(p)) not in previous]
+
+
 def open_config(job: Any) -> dict[str, Any]:
     """The full config with secrets in clear, for execution only: never log,
     store or return it."""

@@ -54,13 +54,13 @@ def _process_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class Proc:
-    def __init__(self, args: list[str], log: Path, env: dict[str, str]):
+    def __init__(self, args: list[str], log: Path, env: dict[str, str], cwd: Path = ROOT):
         self.log = log
         self.args = args
         self._fh = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(
             args,
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdout=self._fh,
             stderr=subprocess.STDOUT,

@@ -58,6 +58,14 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
+# --- Static files (WhiteNoise) ---------------------------------------------
+# Hashed, pre-compressed static file names: cached forever by browsers, never stale.
+# Needs collectstatic (the Docker image runs it); the tests keep the plain storage.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
 # --- Cookies and headers -----------------------------------------------------
 SESSION_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True

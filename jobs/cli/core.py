@@ -424,7 +424,17 @@ def _apply(out: _Out, options: dict[str, Any]) -> int:
     from jobs.specs import load_spec_file
 
     specs = load_spec_file(options["file"])
-    report = jobs_apply(specs, actor=Actor.cli(), dry_run=options["dry_run"])
+    try:
+        report = jobs_apply(specs, actor=Actor.cli(), dry_run=options["dry_run"])
+    except ValidationError as exc:
+        if len(exc.problems) == 1:
+            raise
+        # Every problem of the file, one line each, then a count: fix them in one go.
+        for problem in exc.problems:
+            out.err(problem)
+        raise ValidationError(
+            f"{options['file']}: {len(exc.problems)} problems, nothing saved"
+        ) from None
     if options["json"]:
         out.json(report.as_dict())
     else:

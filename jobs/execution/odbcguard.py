@@ -90,8 +90,10 @@ def _fail(field: str, message: str) -> None:
 
 
 def registered_drivers() -> set[str]:
-    import pyodbc
-
+    try:
+        import pyodbc
+    except ImportError:  # no libodbc.so.2 (Debian's unixodbc): no driver is registered
+        return set()
     try:
         return {d.lower() for d in pyodbc.drivers()}
     except pyodbc.Error:

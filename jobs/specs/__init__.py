@@ -57,6 +57,9 @@ __all__ = [
     "parse_spec_document",
     "raise_for",
     "validate_spec",
+    "kind_problems",
+    "raise_problems",
+    "validate_batch",
     "validate_specs",
 ]
 
@@ -169,12 +172,12 @@ def _field_message(field: str, message: str) -> str:
 def raise_for(label: str, errors: dict[str, str]) -> None:
     if not errors:
         return
-    field, message = next(iter(errors.items()))
-    line = f"{label}: {_field_message(field, message)}"
+    problems = [f"{label}: {_field_message(field, message)}" for field, message in errors.items()]
+    line = problems[0]
     if len(errors) > 1:
         others = ", ".join(list(errors)[1:])
         line += f" (and {len(errors) - 1} more: {others})"
-    raise ValidationError(line, fields=dict(errors))
+    raise ValidationError(line, fields=dict(errors), problems=problems)
 
 
 def validate_spec(
@@ -322,20 +325,65 @@ def validate_specs(
     """Validate a batch (a `jobs apply` file): every spec, duplicate names refused.
 
     `existing` maps names to saved jobs (so `enabled` is kept when omitted).
+    Raises one ValidationError for the whole batch (`.problems`: every line).
     """
+    specs, problems = validate_batch(
+        items, existing=existing, read_only=read_only, validate_kind=validate_kind
+    )
+    raise_problems(problems)
+    return specs
+
+
+def validate_batch(
+    items: Iterable[Any],
+    *,
+    existing: Mapping[str, Job],
+    read_only: str = "ignore",
+    validate_kind: bool = True,
+) -> tuple[list[JobSpec], list[str]]:
+    """The specs that are valid, and one line per problem of those that are
+    not: every spec is checked even after one fails, so a file's author sees
+    all that is wrong at once."""
     specs: list[JobSpec] = []
+    problems: list[str] = []
     seen: dict[str, int] = {}
     for index, data in enumerate(items):
         name = data.get("name") if isinstance(data, Mapping) else None
         job = existing.get(name) if isinstance(name, str) else None
-        spec = validate_spec(
-            data, existing=job, read_only=read_only, index=index, validate_kind=validate_kind
-        )
-        if spec.name in seen:
-            raise ValidationError(
-                f"job {spec.name!r}: name: defined twice (specs #{seen[spec.name] + 1} and #{index + 1})",
-                fields={"name": "duplicate"},
+        try:
+            spec = validate_spec(
+                data, existing=job, read_only=read_only, index=index, validate_kind=validate_kind
             )
+        except ValidationError as exc:
+            problems += exc.problems
+            continue
+        if spec.name in seen:
+            problems.append(
+                f"job {spec.name!r}: name: defined twice (specs #{seen[spec.name] + 1} and #{index + 1})"
+            )
+            continue
         seen[spec.name] = index
         specs.append(spec)
-    return specs
+    return specs, problems
+
+
+def kind_problems(specs: Iterable[JobSpec]) -> list[str]:
+    """`JobSpec.check_kind` for a batch: one line per spec that fails."""
+    problems: list[str] = []
+    for spec in specs:
+        try:
+            spec.check_kind()
+        except ValidationError as exc:
+            problems += exc.problems
+    return problems
+
+
+def raise_problems(problems: list[str]) -> None:
+    """One ValidationError for a batch: the message is the first problem and
+    a count; `.problems` holds every line."""
+    if not problems:
+        return
+    message = problems[0]
+    if len(problems) > 1:
+        message += f" (and {len(problems) - 1} more problems)"
+    raise ValidationError(message, problems=problems)

@@ -11,7 +11,6 @@ import time
 import uuid
 
 import psutil
-import pyodbc
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection
@@ -25,6 +24,7 @@ from jobs.services.runs import run_cancel, run_trigger
 from tests.conftest import wait_until
 from tests.factories import UserFactory
 from tests.jobs.kinds_support import MARIADB, http_server, json_response
+from tests.needs import needs_mariadb, odbc_connect
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 SYSTEM = Actor.system()
@@ -345,7 +345,7 @@ def test_http_jobs_through_a_worker(start_worker):
 
 @pytest.fixture
 def maria_procs():
-    conn = pyodbc.connect(MARIADB, autocommit=True)
+    conn = odbc_connect(MARIADB, autocommit=True)
     p = f"jwi_{uuid.uuid4().hex[:8]}"
     conn.execute(f"CREATE TABLE {p}_log (day DATE, amount INT)")
     conn.execute(
@@ -364,6 +364,7 @@ def maria_procs():
     conn.close()
 
 
+@needs_mariadb
 @pytest.mark.worker
 def test_sql_jobs_through_a_worker(start_worker, maria_procs):
     conn, p = maria_procs

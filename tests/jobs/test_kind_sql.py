@@ -8,7 +8,6 @@ import threading
 import time
 import uuid
 
-import pyodbc
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.test import override_settings
@@ -18,30 +17,16 @@ from jobs.execution.context import PermanentFailure, RunCancelled
 from jobs.execution.kinds import get_kind
 from jobs.execution.kinds.sql import SqlError, convert
 from tests.jobs.kinds_support import MARIADB, POSTGRES, make_ctx, make_job
+from tests.needs import needs_mariadb, needs_odbc_drivers, needs_postgres_odbc, odbc_connect
 
 sql = get_kind("sql")
 HOSTILE = "x'); DROP TABLE {table}; --"
 
 
-def _drivers():
-    try:
-        return {d.lower() for d in pyodbc.drivers()}
-    except pyodbc.Error:
-        return set()
-
-
-needs_mariadb = pytest.mark.skipif(
-    "mariadb unicode" not in _drivers(), reason="MariaDB ODBC driver not installed"
-)
-needs_postgres = pytest.mark.skipif(
-    "postgresql unicode" not in _drivers(), reason="PostgreSQL ODBC driver not installed"
-)
-
-
 @pytest.fixture
 def mariadb():
     """A MariaDB connection and a unique name prefix; everything created is dropped."""
-    conn = pyodbc.connect(MARIADB, autocommit=True)
+    conn = odbc_connect(MARIADB, autocommit=True)
     prefix = f"jwt_{uuid.uuid4().hex[:8]}"
     created: list[str] = []
     yield conn, prefix, created
@@ -52,7 +37,7 @@ def mariadb():
 
 @pytest.fixture
 def postgres():
-    conn = pyodbc.connect(POSTGRES, autocommit=True)
+    conn = odbc_connect(POSTGRES, autocommit=True)
     prefix = f"jwt_{uuid.uuid4().hex[:8]}"
     created: list[str] = []
     yield conn, prefix, created
@@ -192,7 +177,7 @@ def test_failed_call_is_rolled_back(mariadb):
 # --- PostgreSQL -------------------------------------------------------------
 
 
-@needs_postgres
+@needs_postgres_odbc
 def test_postgres_procedure_returns_inout_and_out_values(postgres):
     conn, p, created = postgres
     conn.execute(
@@ -218,7 +203,7 @@ def test_postgres_procedure_returns_inout_and_out_values(postgres):
     assert result["output"] == {"total": "8.75", "note": "true 2024-05-01 10:30:00"}
 
 
-@needs_postgres
+@needs_postgres_odbc
 def test_postgres_function_rows_are_captured_as_json(postgres):
     conn, p, created = postgres
     conn.execute(
@@ -240,7 +225,7 @@ def test_postgres_function_rows_are_captured_as_json(postgres):
     ]
 
 
-@needs_postgres
+@needs_postgres_odbc
 def test_postgres_scalar_function_gives_the_return_value(postgres):
     conn, p, created = postgres
     conn.execute(
@@ -261,7 +246,7 @@ def test_postgres_scalar_function_gives_the_return_value(postgres):
     assert result["return_value"] == 42
 
 
-@needs_postgres
+@needs_postgres_odbc
 def test_postgres_raise_exception_and_timeout(postgres):
     conn, p, created = postgres
     conn.execute(
@@ -279,7 +264,7 @@ def test_postgres_raise_exception_and_timeout(postgres):
     assert time.monotonic() - started < 4
 
 
-@needs_postgres
+@needs_postgres_odbc
 def test_postgres_cancel_aborts_the_call(postgres):
     conn, p, created = postgres
     conn.execute(
@@ -298,7 +283,7 @@ def test_postgres_cancel_aborts_the_call(postgres):
     assert time.monotonic() - started < 4
 
 
-@needs_postgres
+@needs_postgres_odbc
 def test_postgres_injection_in_a_parameter_value_leaves_the_database_untouched(postgres):
     conn, p, created = postgres
     conn.execute(f"CREATE TABLE {p}_victim (id int, note text)")
@@ -320,6 +305,7 @@ def test_postgres_injection_in_a_parameter_value_leaves_the_database_untouched(p
     ]
 
 
+@needs_postgres_odbc
 @pytest.mark.django_db(transaction=True)
 def test_django_alias_runs_the_procedure_when_the_alias_is_allowed(postgres):
     conn, p, created = postgres
@@ -394,12 +380,14 @@ def test_django_alias_runs_the_procedure_when_the_alias_is_allowed(postgres):
         ({"connection": MARIADB, "procedure": "s.p", "capture_rows": 10**9}, "config.capture_rows"),
     ],
 )
+@needs_odbc_drivers
 def test_bad_sql_config_is_refused_naming_the_field(config, field):
     with pytest.raises(ValidationError) as exc:
         sql.validate({"config": config})
     assert exc.value.message.startswith(field), exc.value.message
 
 
+@needs_odbc_drivers
 def test_procedure_allowlist_is_enforced_at_save_and_at_run():
     with override_settings(JOBS_SQL_ALLOWED_PROCEDURES=["reporting.*", "public.archive"]):
         sql.validate({"config": {"connection": MARIADB, "procedure": "Reporting.Daily"}})

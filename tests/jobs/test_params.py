@@ -21,6 +21,7 @@ from jobs.params import (
     validate_parameter_spec,
 )
 from tests.jobs.kinds_support import POSTGRES, make_job
+from tests.needs import needs_postgres_odbc
 
 NOW = datetime(2024, 3, 10, 23, 30, 15, 123456, tzinfo=UTC)
 
@@ -222,6 +223,7 @@ def test_parameter_queries_are_read_only():
             cur.execute(f"DROP TABLE {table}")
 
 
+@needs_postgres_odbc
 def test_query_parameter_through_an_encrypted_odbc_connection():
     job = make_job(
         "process",
@@ -246,6 +248,7 @@ def test_an_override_replaces_a_query_which_is_then_not_run():
     assert resolve(job, {"Day": "2024-12-31"})["Day"] == "2024-12-31"
 
 
+@needs_postgres_odbc
 def test_query_returning_no_rows_is_an_error():
     job = make_job(
         "process",
@@ -304,6 +307,7 @@ def test_masked_parameters_hide_secrets_and_are_json_ready():
     assert "8-8-8-8-8" not in str(masked) and "tok-123456" not in str(masked)
 
 
+@needs_postgres_odbc
 def test_a_cached_query_result_is_reused_within_its_time_to_live():
     job = make_job(
         "process",

@@ -116,23 +116,15 @@ def test_a_failed_run_with_overflowing_retry_settings_still_ends_and_retries(
 ):
     """Rows saved before the bounds: the retry delay is clamped, so the run's
     end is applied (not left `running` with its end set aside)."""
-    import time
-
     from jobs.actors import Actor
-    from jobs.services.runs import Outcome, run_finish, run_start, run_trigger
+    from jobs.services.runs import Outcome, run_finish, run_trigger
+    from tests.jobs.test_runlog import start
 
     job = JobFactory(max_retries=3, **policy)
     Job.objects.filter(pk=job.pk).update(**policy)  # as an old row would hold it
     with django_capture_on_commit_callbacks(execute=True):
         run = run_trigger(job.name, actor=Actor(name="tests", source="code"), trigger="code")
-    started = run_start(
-        str(run.pk),
-        worker="w1@host",
-        pid=11,
-        job_id=run.job_id,
-        message=runlog.message_values(run),
-        sent=time.time(),
-    )
+    started = start(run)
     run_finish(started, Outcome(status="failed", error="flaky"))
     runlog.flush()
     assert JobRun.objects.get(pk=run.pk).status == "retrying"

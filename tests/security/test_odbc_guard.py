@@ -8,12 +8,15 @@ JOBS_SQL_ALLOWED_PROCEDURES empty, calling pg_read_file / LOAD_FILE."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from jobs.execution.context import PermanentFailure
 from jobs.execution.kinds import get_kind
 from jobs.models import Job
 from tests.jobs.kinds_support import MARIADB, POSTGRES, make_ctx, make_job
+from tests.needs import needs_odbc_drivers, needs_postgres_odbc
 
 JOBS = "/api/v1/jobs/"
 sql = get_kind("sql")
@@ -57,6 +60,7 @@ def test_connection_string_loading_code_or_files_is_refused(executor_client, con
 
 
 @pytest.mark.django_db
+@needs_odbc_drivers
 def test_driver_allowlist_limits_registered_drivers(executor_client, settings):
     settings.JOBS_SQL_ALLOWED_DRIVERS = ["PostgreSQL Unicode"]
     refused(executor_client, sql_job(MARIADB), "config.connection", "JOBS_SQL_ALLOWED_DRIVERS")
@@ -78,6 +82,7 @@ def test_driver_allowlist_limits_registered_drivers(executor_client, settings):
         ("db.example.com:99999", "port"),
     ],
 )
+@needs_odbc_drivers
 def test_server_goes_through_the_network_guard(executor_client, settings, server, text):
     settings.JOBS_SQL_ALLOWED_NETWORKS = []
     connection = f"DRIVER={{PostgreSQL Unicode}};SERVER={server};UID=u;DATABASE=d"
@@ -85,6 +90,7 @@ def test_server_goes_through_the_network_guard(executor_client, settings, server
 
 
 @pytest.mark.django_db
+@needs_odbc_drivers
 def test_parameter_query_connections_go_through_the_same_guard(executor_client, settings):
     settings.JOBS_SQL_ALLOWED_NETWORKS = []
     spec = {
@@ -99,6 +105,7 @@ def test_parameter_query_connections_go_through_the_same_guard(executor_client, 
     refused(executor_client, spec, "config.connections.meta", "cloud metadata")
 
 
+@needs_postgres_odbc
 def test_a_name_resolving_to_loopback_is_refused_when_the_job_connects(settings):
     # At save only literal addresses are judged; the connect resolves the name.
     settings.JOBS_SQL_ALLOWED_NETWORKS = []
@@ -108,6 +115,7 @@ def test_a_name_resolving_to_loopback_is_refused_when_the_job_connects(settings)
         sql.execute(make_ctx(job))
 
 
+@needs_postgres_odbc
 def test_the_same_server_is_reachable_once_its_network_is_allowed(settings):
     settings.JOBS_SQL_ALLOWED_NETWORKS = ["127.0.0.0/8"]
     job = make_job("sql", {"connection": POSTGRES, "procedure": "public.no_such_proc"})
@@ -136,6 +144,7 @@ def test_the_same_server_is_reachable_once_its_network_is_allowed(settings):
         ("pg_catalog.pg_ls_dir", ["pg_catalog.*"], "system function"),
     ],
 )
+@needs_odbc_drivers
 def test_system_functions_are_refused(executor_client, settings, procedure, allowed, text):
     settings.JOBS_SQL_ALLOWED_PROCEDURES = allowed
     spec = sql_job(
@@ -148,6 +157,7 @@ def test_system_functions_are_refused(executor_client, settings, procedure, allo
 
 
 @pytest.mark.django_db
+@needs_odbc_drivers
 def test_a_schema_qualified_procedure_is_accepted(executor_client):
     response = executor_client.post(JOBS, sql_job(POSTGRES, "reporting.close_day"), format="json")
     assert response.status_code == 201, response.content
@@ -166,3 +176,13 @@ def test_a_stored_pg_read_file_job_does_not_read_the_file():
     )
     with pytest.raises(PermanentFailure, match="system function"):
         sql.execute(make_ctx(job))
+
+
+@pytest.mark.django_db
+def test_without_libodbc_a_sql_job_is_refused_naming_the_driver(executor_client, monkeypatch):
+    # A host without Debian's unixodbc, where importing pyodbc fails: a 400
+    # naming the unregistered driver, not a 500.
+    monkeypatch.setitem(sys.modules, "pyodbc", None)
+    refused(
+        executor_client, sql_job(POSTGRES), "config.connection", "not registered in odbcinst.ini"
+    )

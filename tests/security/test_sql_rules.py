@@ -20,6 +20,7 @@ from jobs.params.render import UnresolvedParameter
 from tests.conftest import RULE_DATABASES
 from tests.factories import JobFactory
 from tests.jobs.kinds_support import make_job
+from tests.needs import needs_mariadb, needs_odbc_drivers, odbc_connect
 
 pytestmark = pytest.mark.usefixtures("compliance_db")
 RULES = "/api/v1/compliance/rules/"
@@ -122,6 +123,7 @@ def writer_role(readonly_role):
 
 
 @pytest.mark.django_db(databases=RULE_DATABASES)
+@needs_odbc_drivers
 def test_rules_refuse_a_superuser_or_writer_role_at_connect(admin_client, writer_role):
     for name, role in (("as-superuser", "postgres"), ("as-writer", writer_role)):
         body = {
@@ -139,6 +141,7 @@ def test_rules_refuse_a_superuser_or_writer_role_at_connect(admin_client, writer
 
 
 @pytest.mark.django_db(databases=RULE_DATABASES)
+@needs_odbc_drivers
 def test_a_read_only_role_runs_its_rule(admin_client, readonly_role):
     body = {
         "name": "as-reader",
@@ -156,6 +159,7 @@ def test_a_read_only_role_runs_its_rule(admin_client, readonly_role):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("index", range(4))
+@needs_odbc_drivers
 def test_smuggled_parameter_query_is_refused_by_jobs_apply(tmp_path, index, settings):
     import yaml
     from django.core.management import CommandError, call_command
@@ -175,6 +179,7 @@ def test_smuggled_parameter_query_is_refused_by_jobs_apply(tmp_path, index, sett
 
 
 @pytest.mark.django_db(transaction=True)
+@needs_odbc_drivers
 def test_a_stored_smuggling_parameter_query_runs_nothing():
     # Before the fix, this left the read-only transaction and created the table.
     table = f"jw_smuggled_{uuid.uuid4().hex[:6]}"
@@ -192,11 +197,9 @@ def test_a_stored_smuggling_parameter_query_runs_nothing():
 @pytest.fixture
 def maria_reader():
     """A MariaDB account holding SELECT on the test schema only."""
-    import pyodbc
-
     from tests.jobs.kinds_support import MARIADB
 
-    admin = pyodbc.connect(MARIADB, autocommit=True)
+    admin = odbc_connect(MARIADB, autocommit=True)
     admin.execute("CREATE USER IF NOT EXISTS 'jw_rule_reader'@'%'")
     admin.execute("GRANT SELECT ON test.* TO 'jw_rule_reader'@'%'")
     admin.close()
@@ -204,6 +207,7 @@ def maria_reader():
 
 
 @pytest.mark.django_db(databases=RULE_DATABASES)
+@needs_mariadb
 def test_mariadb_rules_refuse_an_account_with_write_grants(admin_client, maria_reader):
     from tests.jobs.kinds_support import MARIADB
 

@@ -10,9 +10,10 @@ from django.db import transaction
 
 from jobs.actors import Actor
 from jobs.models import Job, JobSource
+from jobs.secrets import unfilled_masks
 from jobs.services.jobs.lifecycle import save_spec
 from jobs.services.jobs.permissions import check_definition_permission
-from jobs.specs import validate_specs
+from jobs.specs import kind_problems, raise_problems, validate_batch
 
 
 @dataclass
@@ -49,7 +50,8 @@ def jobs_apply(
     its default, except `enabled`, which keeps the saved state).
 
     All-or-nothing: every spec is validated before anything is written, in one
-    transaction; one bad spec saves nothing. Idempotent: re-applying the same
+    transaction; one bad spec saves nothing, and the ValidationError lists
+    every problem of every spec (`.problems`). Idempotent: re-applying the same
     specs changes nothing and audits nothing. Jobs not named are left alone.
     `dry_run` validates and reports without writing.
     """
@@ -60,13 +62,24 @@ def jobs_apply(
     report = ApplyReport(dry_run=dry_run)
     with transaction.atomic():
         existing = {j.name: j for j in Job.objects.select_for_update().filter(name__in=names)}
-        validated = validate_specs(
+        validated, problems = validate_batch(
             items, existing=existing, read_only="ignore", validate_kind=False
         )
+        # Permission before the kind checks: a refused actor learns nothing
+        # about targets or connections from their errors.
         for spec in validated:
             check_definition_permission(actor, spec, existing.get(spec.name))
+        problems += kind_problems(validated)
         for spec in validated:
-            spec.check_kind()
+            job = existing.get(spec.name)
+            for field in unfilled_masks(
+                spec.values["kind"], spec.values["config"], job.secrets if job else ""
+            ):
+                problems.append(
+                    f"job {spec.name!r}: {field}: the value is masked (an export from "
+                    "another instance?) and no secret is stored for it; enter the value"
+                )
+        raise_problems(problems)
         for spec in validated:
             job = existing.get(spec.name)
             if job is None:
