@@ -14,9 +14,9 @@ import pytest
 
 from jobs.execution.context import PermanentFailure
 from jobs.execution.kinds import get_kind
-from jobs.models import Job
 from tests.jobs.kinds_support import MARIADB, POSTGRES, make_ctx, make_job
 from tests.needs import needs_odbc_drivers, needs_postgres_odbc
+from tests.security.support import refused
 
 JOBS = "/api/v1/jobs/"
 sql = get_kind("sql")
@@ -28,15 +28,6 @@ def sql_job(connection: str, procedure: str = "reporting.daily", **config) -> di
         "kind": "sql",
         "config": {"connection": connection, "procedure": procedure, **config},
     }
-
-
-def refused(client, spec: dict, field: str, text: str) -> None:
-    response = client.post(JOBS, spec, format="json")
-    assert response.status_code == 400, response.content
-    error = response.json()["error"]
-    assert field in error["fields"], error
-    assert text in error["message"], error["message"]
-    assert not Job.objects.filter(name=spec["name"]).exists()
 
 
 @pytest.mark.django_db

@@ -13,6 +13,7 @@ from jobs.execution.context import PermanentFailure
 from jobs.execution.kinds import get_kind
 from jobs.models import Job
 from tests.jobs.kinds_support import make_ctx, make_job
+from tests.security.support import refused
 
 JOBS = "/api/v1/jobs/"
 process = get_kind("process")
@@ -26,15 +27,6 @@ def _executables(settings):
 def process_job(executable: str, args: list, env: dict | None = None, **spec) -> dict:
     config = {"executable": executable, "args": args, **({"env": env} if env else {})}
     return {"name": "proc", "kind": "process", "config": config, **spec}
-
-
-def refused(client, spec: dict, field: str, text: str) -> None:
-    response = client.post(JOBS, spec, format="json")
-    assert response.status_code == 400, response.content
-    error = response.json()["error"]
-    assert field in error["fields"], error
-    assert text in error["message"], error["message"]
-    assert not Job.objects.filter(name=spec["name"]).exists()
 
 
 CODE_ENV = [
