@@ -31,6 +31,7 @@ def alerts_escalate(ctx) -> dict[str, Any]:
     max_retries=0,
     description="Delete resolved alerts older than ALERTS_RETENTION_DAYS",
     tags=["system", "alerts"],
+    overridable_parameters=["older_than_days"],
 )
 def alerts_cleanup(ctx) -> dict[str, Any]:
     from alerts.services import alerts_cleanup as cleanup

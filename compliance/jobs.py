@@ -16,6 +16,8 @@ from jobs.definitions import job
     max_retries=0,
     description="Run every enabled compliance rule and raise one alert per area with violations",
     tags=["system", "compliance"],
+    # What a manual run may narrow to (POST /compliance/run/): nothing else.
+    overridable_parameters=["rules", "area"],
 )
 def compliance_check(ctx) -> dict[str, Any]:
     """Parameters (manual runs): `rules` (list of names) and/or `area`."""

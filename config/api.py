@@ -10,9 +10,12 @@ Roles are Django groups created by monitoring's migration:
   operator — + trigger, cancel, enable/disable, reset health, retry
              (jobs.trigger_job; the alerts app adds acknowledge/resolve)
   admin    — + create, edit, delete jobs (jobs.add_job / change_job / delete_job)
-Process and SQL jobs also need jobs.manage_execution_jobs (checked by the
-job services whatever the door). A job's owner may operate and edit their
-own job without the operator/admin role (but not delete it).
+Process and SQL jobs, parameter queries, config.connections and python
+targets not registered in code also need jobs.manage_execution_jobs
+(checked by the job services whatever the door). A job's owner may operate
+their own job without the operator role, and edit what does not decide what
+runs (description, schedule, monitoring, notifications; the job services
+enforce which fields) without the admin role; never delete it.
 """
 
 from __future__ import annotations

@@ -147,7 +147,19 @@ class JobAdmin(admin.ModelAdmin):
     readonly_fields = LIVE_STATE
     fieldsets = (
         (None, {"fields": ("name", "display_name", "description", "enabled", "tags", "owner")}),
-        ("What runs", {"fields": ("kind", "target", "config", "parameters", "parameter_queries")}),
+        (
+            "What runs",
+            {
+                "fields": (
+                    "kind",
+                    "target",
+                    "config",
+                    "parameters",
+                    "parameter_queries",
+                    "overridable_parameters",
+                )
+            },
+        ),
         ("Schedule", {"fields": ("cron", "timezone", "run_at")}),
         ("Execution policy", {"fields": POLICY_FIELDS}),
         ("Monitoring and notifications", {"fields": MONITORING_FIELDS}),

@@ -18,6 +18,14 @@ start-up. The function stays callable directly; the wrapper adds
 which queue a tracked run (trigger "code"), and `__wrapped_job__`, the
 original function (what the python kind executes).
 
+Database-defined python jobs (`jobs apply`, the API, the admin) may only
+point `target` at a function registered here: a `@job`, or a function
+marked `@runnable` (a job body offered to database jobs without a schedule
+of its own). Both are written in trusted code, in an app's `jobs.py`; the
+registry is what the python kind checks before it imports anything (see
+jobs.execution.kinds.python), so a saved `target` can never name an
+arbitrary callable such as `os:environ.copy`.
+
 Discovery imports `<app>.jobs` of every installed app. `definitions_sync()`
 (run at beat start and by `manage.py jobs sync`) upserts the discovered jobs
 as source=code rows.
@@ -93,12 +101,31 @@ class SyncReport:
         return out
 
 
+def target_of(func: Callable[..., Any]) -> str:
+    """The `module:function` a python job's `target` names `func` by."""
+    return f"{func.__module__}:{func.__qualname__}"
+
+
 class Registry:
-    """Code-defined jobs by name. One per process (`registry`); tests make their own."""
+    """Code-defined jobs by name, and every function a python job may run by
+    target. One per process (`registry`); tests make their own."""
 
     def __init__(self) -> None:
         self._definitions: dict[str, JobDefinition] = {}
+        self._runnable: dict[str, Callable[..., Any]] = {}
         self._lock = threading.Lock()
+
+    def function(self, target: str) -> Callable[..., Any] | None:
+        """The registered function a (`module:function`) target names, or None."""
+        return self._runnable.get(target)
+
+    def runnable(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Mark `func` as a body database-defined python jobs may run (the
+        function is returned unchanged). Use it in an app's `jobs.py` for job
+        functions that have no `@job` definition of their own."""
+        with self._lock:
+            self._runnable[target_of(func)] = func
+        return func
 
     def __contains__(self, name: str) -> bool:
         return name in self._definitions
@@ -111,7 +138,9 @@ class Registry:
 
     def unregister(self, name: str) -> None:
         with self._lock:
-            self._definitions.pop(name, None)
+            definition = self._definitions.pop(name, None)
+            if definition is not None:
+                self._runnable.pop(definition.spec["target"], None)
 
     def add(self, definition: JobDefinition) -> None:
         with self._lock:
@@ -122,6 +151,7 @@ class Registry:
                     fields={"name": "duplicate"},
                 )
             self._definitions[definition.name] = definition
+            self._runnable[definition.spec["target"]] = definition.func
 
     def job(self, func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         """The decorator; see the module docstring. Usable bare (`@job`) or with keywords."""
@@ -147,7 +177,7 @@ class Registry:
         spec = dict(options)
         spec["name"] = name
         spec["kind"] = "python"
-        spec["target"] = f"{func.__module__}:{func.__qualname__}"
+        spec["target"] = target_of(func)
         if "description" not in spec:
             doc = inspect.getdoc(func) or ""
             spec["description"] = doc.strip().splitlines()[0] if doc.strip() else ""
@@ -187,6 +217,7 @@ class Registry:
 
 registry = Registry()
 job = registry.job
+runnable = registry.runnable
 
 _discovered = False
 

@@ -1,7 +1,8 @@
 """Example jobs loaded by `make run` (examples/jobs.yaml): one that succeeds
 and reports progress, one that fails, one that runs ~30 s with heartbeats and
 stops early when cancelled. They double as a template for real jobs: a job
-function takes the run context and returns a JSON-able result or raises.
+function takes the run context and returns a JSON result or raises; `@runnable`
+offers it to database-defined jobs (examples/jobs.yaml names them by target).
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from jobs.definitions import runnable
 from jobs.execution.context import RunContext
 
 
+@runnable
 def report_progress(ctx: RunContext) -> dict[str, Any]:
     """Count to `steps` (default 5), reporting progress at each step."""
     steps = int(ctx.parameters.get("steps", 5))
@@ -24,12 +27,14 @@ def report_progress(ctx: RunContext) -> dict[str, Any]:
     return {"steps": steps}
 
 
+@runnable
 def always_fails(ctx: RunContext) -> None:
     """Fail on purpose, so alerts, retries and auto-disable can be seen."""
     ctx.logger.info("about to fail (on purpose)")
     raise RuntimeError(ctx.parameters.get("message", "this example job always fails"))
 
 
+@runnable
 def slow_job(ctx: RunContext) -> dict[str, Any]:
     """Run ~30 s (parameter `seconds`), heartbeating; stop early if cancelled."""
     seconds = float(ctx.parameters.get("seconds", 30))

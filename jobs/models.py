@@ -126,6 +126,14 @@ class Job(models.Model):
     secrets = models.TextField(blank=True, default="", help_text="encrypted kind-specific secrets")
     parameters = models.JSONField(default=dict, blank=True)
     parameter_queries = models.JSONField(default=list, blank=True)
+    # Names people may override at trigger; null: the plain parameters
+    # (jobs.params.overrides says which never are).
+    overridable_parameters = models.JSONField(
+        null=True,
+        blank=True,
+        default=None,
+        help_text="parameter names operators may override at trigger; empty: the plain parameters",
+    )
 
     # --- schedule
     schedule_type = models.CharField(

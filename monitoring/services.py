@@ -277,4 +277,5 @@ def run_retry_last_failed(
         parameters=run_overrides(failed),
         reason=note,
         force=force,
+        replayed=True,
     )

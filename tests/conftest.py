@@ -111,6 +111,13 @@ class Proc:
         self._fh.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _sample_jobs_registered() -> None:
+    """The suite's job functions are @runnable: registered when imported, as
+    discovery imports an app's jobs.py (the worker imports them by target)."""
+    import tests.jobs.sample_jobs  # noqa: F401
+
+
 @pytest.fixture(scope="session")
 def redis_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)

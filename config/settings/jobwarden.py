@@ -185,6 +185,16 @@ JOBS_OUTPUT_MAX_BYTES = env_int("JOBS_OUTPUT_MAX_BYTES", 64 * 1024, minimum=1024
 JOBS_RUN_RETENTION_DAYS = env_int("JOBS_RUN_RETENTION_DAYS", 90, minimum=1)
 JOBS_LOAD_EXAMPLES = env_bool("JOBS_LOAD_EXAMPLES", False)
 # Job kinds (see jobs.execution.kinds)
+# Python jobs run only functions registered in code (@job, @runnable in an
+# app's jobs.py). This adds whole modules by prefix ("myapp.tasks" allows
+# myapp.tasks and myapp.tasks.*, top-level functions defined there only).
+# Empty by default: a prefix trusts every function of those modules, and
+# choosing such a target needs jobs.manage_execution_jobs.
+JOBS_PYTHON_ALLOWED_TARGETS = env_list("JOBS_PYTHON_ALLOWED_TARGETS", "")
+# The largest JSON result a python job may store on its run (viewers read it
+# on the run page; bulky data belongs in the job's own storage). Larger, or
+# not JSON at all, and the run fails saying so.
+JOBS_RESULT_MAX_BYTES = env_int("JOBS_RESULT_MAX_BYTES", 256 * 1024, minimum=1024)
 JOBS_PROCESS_ALLOWED_EXECUTABLES = env_list("JOBS_PROCESS_ALLOWED_EXECUTABLES", "")
 JOBS_HTTP_ALLOWED_NETWORKS = env_list("JOBS_HTTP_ALLOWED_NETWORKS", "")
 # Procedures SQL jobs may call (names or globs, e.g. reporting.*). Empty: any

@@ -19,3 +19,7 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405
     "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min"},
 }
+
+# The test suite's own job functions (tests/jobs/sample_jobs.py ...) are
+# trusted modules, like a deployment's JOBS_PYTHON_ALLOWED_TARGETS.
+JOBS_PYTHON_ALLOWED_TARGETS = ["tests.jobs", "tests.security.allowed"]

@@ -138,6 +138,7 @@ class JobSerializer(LeanReadSerializer):
             "config",
             "parameters",
             "parameter_queries",
+            "overridable_parameters",
             # schedule
             "enabled",
             "schedule_type",

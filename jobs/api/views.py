@@ -69,6 +69,12 @@ JobSpecRequest = inline_serializer(
         "timezone": serializers.CharField(required=False),
         "enabled": serializers.BooleanField(required=False),
         "parameters": serializers.DictField(required=False),
+        "overridable_parameters": serializers.ListField(
+            child=serializers.CharField(),
+            required=False,
+            allow_null=True,
+            help_text="names operators may override at trigger; null: the plain parameters",
+        ),
         "config": serializers.DictField(required=False),
         "timeout": serializers.CharField(required=False, help_text="seconds or 90s / 20m / 1h"),
         "max_retries": serializers.IntegerField(required=False),

@@ -23,6 +23,11 @@ from jobs.params.mask import (  # noqa: F401
     secret_parameter_names,
     secret_values,
 )
+from jobs.params.overrides import (  # noqa: F401
+    check_overrides,
+    protected_parameters,
+    validate_overridable,
+)
 from jobs.params.render import (  # noqa: F401
     IDENTIFIER,
     MACROS,

@@ -164,8 +164,8 @@ def _json_piece(name: str, value: Any, text: str, in_string: bool, where: str) -
     )
 
 
-def _render_url(template: str, params: dict[str, Any], where: str) -> str:
-    # Which part of the URL each placeholder sits in decides its escaping.
+def url_authority_end(template: str) -> int:
+    """Where a URL template's scheme and authority (userinfo, host, port) end."""
     scheme_end = template.find("://")
     authority_start = scheme_end + 3 if scheme_end >= 0 else 0
     authority_end = len(template)
@@ -173,6 +173,12 @@ def _render_url(template: str, params: dict[str, Any], where: str) -> str:
         i = template.find(ch, authority_start)
         if i >= 0:
             authority_end = min(authority_end, i)
+    return authority_end
+
+
+def _render_url(template: str, params: dict[str, Any], where: str) -> str:
+    # Which part of the URL each placeholder sits in decides its escaping.
+    authority_end = url_authority_end(template)
     out: list[str] = []
     pos = 0
     for match in _PLACEHOLDER.finditer(template):

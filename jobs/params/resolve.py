@@ -230,7 +230,8 @@ def bind_placeholders(query: str, params: dict[str, Any], paramstyle: str) -> tu
 
 
 def validate_parameter_spec(spec: dict[str, Any]) -> None:
-    """Save-time checks of `parameters` and `parameter_queries` (any kind)."""
+    """Save-time checks of `parameters`, `parameter_queries` and
+    `overridable_parameters` (any kind)."""
     parameters = spec.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise ValidationError(
@@ -298,6 +299,9 @@ def validate_parameter_spec(spec: dict[str, Any]) -> None:
                 "(ODBC connection strings are stored there, encrypted)",
                 fields={f"{field}.connection": "unknown connection"},
             )
+    from jobs.params.overrides import validate_overridable
+
+    validate_overridable(spec)
 
 
 def _check_query_text(entry: dict[str, Any], field: str) -> None:

@@ -127,6 +127,10 @@ class JobSpec:
         values["config"] = _unmask(values["config"], current["config"])
         return [f for f in SPEC_FIELDS if current.get(f) != values.get(f)]
 
+    def config_over(self, current: dict[str, Any]) -> dict[str, Any]:
+        """This spec's config in clear, masked secrets taken from `current`."""
+        return _unmask(self.values["config"], current)
+
     def check_kind(self) -> None:
         """Kind-specific validation (the target imports, the config is
         complete); validate_spec does it unless told not to."""

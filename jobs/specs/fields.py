@@ -81,6 +81,7 @@ SPEC_FIELDS: tuple[str, ...] = (
     "config",
     "parameters",
     "parameter_queries",
+    "overridable_parameters",
     "enabled",
     "cron",
     "timezone",
@@ -261,6 +262,17 @@ def _str_list(value: Any) -> list[str]:
     return [check_text(i.strip(), 1000) for i in items]
 
 
+def _identifiers_or_none(value: Any) -> list[str] | None:
+    """null (the default rule) or a list of parameter names."""
+    if value is None:
+        return None
+    names = _str_list(value)
+    bad = [n for n in names if not n.isidentifier()]
+    if bad:
+        raise ValueError(f"{bad[0]!r} is not a parameter name (letters, digits, _)")
+    return list(dict.fromkeys(names))
+
+
 def _emails(value: Any) -> list[str]:
     emails = _str_list(value)
     for email in emails:
@@ -353,6 +365,7 @@ CLEANERS: dict[str, Callable[[Any], Any]] = {
     "config": _json_dict,
     "parameters": _json_dict,
     "parameter_queries": _json_list,
+    "overridable_parameters": _identifiers_or_none,
     "enabled": _bool,
     "cron": _cron,
     "timezone": _timezone,

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 SPEC = {
     "name": "db-export",
     "kind": "python",
-    "target": "tests.jobs.sample_jobs:succeed",
+    "target": "jobs.examples:report_progress",  # registered (@runnable): no execution right needed
     "cron": "15 3 * * *",
     "timezone": "Europe/Prague",
 }
@@ -202,6 +202,7 @@ def test_operator_disables_and_enables_with_reason(operator_client, job):
 
 
 def test_trigger_returns_202_with_the_queued_run(operator_client, job):
+    Job.objects.filter(pk=job.pk).update(parameters={"day": "today"})  # overridable by default
     response = operator_client.post(
         "/api/v1/jobs/nightly-report/trigger/",
         {"parameters": {"day": "2025-01-01"}, "reason": "rerun"},

@@ -30,7 +30,10 @@ SERIES = "SELECT n FROM generate_series(1, %s) AS n"
 
 def compliance_job():
     return JobFactory(
-        name="compliance-check", target="compliance.jobs:compliance_check", overlap="skip"
+        name="compliance-check",
+        target="compliance.jobs:compliance_check",
+        overlap="skip",
+        overridable_parameters=["rules", "area"],  # as its @job declares
     )
 
 

@@ -1,15 +1,21 @@
 """Job functions used by the engine's integration tests (imported by the
-real worker processes as tests.jobs.sample_jobs:<name>)."""
+real worker processes as tests.jobs.sample_jobs:<name>). Registered as
+runnable, like an app's jobs.py functions, so any admin may choose them;
+tests/conftest.py imports this module so the test process knows them too."""
 
 import os
 import time
 from pathlib import Path
 
+from jobs.definitions import runnable
 
+
+@runnable
 def noop(ctx):
     return None
 
 
+@runnable
 def succeed(ctx):
     ctx.logger.info("hello from %s", ctx.job_name)
     ctx.progress(50, "half way")
@@ -17,10 +23,12 @@ def succeed(ctx):
     return {"ok": True, "params": ctx.parameters, "attempt": ctx.attempt}
 
 
+@runnable
 def fail(ctx):
     raise RuntimeError(f"boom on attempt {ctx.attempt}")
 
 
+@runnable
 def sleep(ctx):
     """Sleeps `seconds` (default 5), heart-beating; honours cancel."""
     seconds = float(ctx.parameters.get("seconds", 5))
@@ -35,6 +43,7 @@ def sleep(ctx):
     return {"slept": seconds}
 
 
+@runnable
 def sleep_ignoring_cancel(ctx):
     seconds = float(ctx.parameters.get("seconds", 30))
     end = time.monotonic() + seconds
@@ -46,6 +55,7 @@ def sleep_ignoring_cancel(ctx):
     return {"slept": seconds}
 
 
+@runnable
 def fail_until(ctx):
     """Fails until attempt `succeed_on` (parameter)."""
     if ctx.attempt < int(ctx.parameters.get("succeed_on", 3)):

@@ -25,3 +25,18 @@ def executor_client(db):
     user = user_with_role("admin", "exa")
     user.user_permissions.add(Permission.objects.get(codename="manage_execution_jobs"))
     return _client(user)
+
+
+@pytest.fixture
+def owner(db):
+    """A viewer who owns the job under attack: owning grants no execution rights."""
+    from tests.monitoring.history import user_with_role
+
+    return user_with_role("viewer", "owen")
+
+
+@pytest.fixture
+def owner_client(owner):
+    from tests.api.conftest import _client
+
+    return _client(owner)

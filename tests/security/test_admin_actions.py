@@ -52,7 +52,11 @@ def channel(settings):
 
 @pytest.fixture
 def rule(compliance_db):
-    JobFactory(name="compliance-check", target="compliance.jobs:compliance_check")
+    JobFactory(
+        name="compliance-check",
+        target="compliance.jobs:compliance_check",
+        overridable_parameters=["rules", "area"],  # as its @job declares
+    )
     return rule_create(
         {"name": "one", "area": "a", "query": "SELECT 1 WHERE false", "database": "compliance"},
         actor=SYSTEM,

@@ -38,7 +38,13 @@ def _assert_no_secret(text: str) -> None:
 
 @pytest.fixture
 def admin():
-    return _client(user_with_role("admin", "alice"))
+    # config.connection decides which database the job reaches: setting it
+    # needs manage_execution_jobs besides the admin role (issue 12, item 17).
+    from django.contrib.auth.models import Permission
+
+    user = user_with_role("admin", "alice")
+    user.user_permissions.add(Permission.objects.get(codename="manage_execution_jobs"))
+    return _client(user)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from jobs.actors import Actor
 from jobs.errors import Conflict, NotFound, ValidationError
 from jobs.limits import check_json, check_text, field_error
 from jobs.models import Job, JobRun, RunTrigger
+from jobs.params.overrides import check_overrides
 from jobs.runstore import job_cache
 from jobs.services.audit import audit_record
 from jobs.services.runs.base import enqueue, masked, overrides_metadata
@@ -38,14 +39,18 @@ def run_trigger(
     parameters: dict[str, Any] | None = None,
     reason: str = "",
     force: bool = False,
+    replayed: bool = False,
 ) -> JobRun:
     """Create a queued run and enqueue it when the transaction commits.
 
-    Parameters are merged over the job's defaults. Raises NotFound for an
-    unknown job, Conflict for a disabled job unless `force` (the run's trigger
-    is then `forced`), ValidationError for bad parameters, Unavailable when
-    the broker cannot be reached (nothing is saved then). Audited when a
-    person triggered it (admin, API, CLI).
+    Parameters are merged over the job's defaults. A person (API, admin)
+    may override only the job's overridable parameters (jobs.params.overrides);
+    `replayed` parameters are a recorded run's own (a retry), not chosen now.
+    Raises NotFound for an unknown job, Conflict for a disabled job unless
+    `force` (the run's trigger is then `forced`), ValidationError for bad or
+    non-overridable parameters, Unavailable when the broker cannot be reached
+    (nothing is saved then). Audited when a person triggered it (admin, API,
+    CLI).
     """
     if parameters is not None and not isinstance(parameters, dict):
         raise ValidationError(
@@ -60,6 +65,10 @@ def run_trigger(
     # the job's own parameters; the reason like any free text.
     overrides = field_error("parameters", check_json, dict(parameters or {}))
     reason = field_error("reason", check_text, reason or "")
+    if overrides and not replayed and _bound_by_overridable(actor):
+        # The saved definition, not the per-process cache: a just-narrowed
+        # overridable_parameters must hold from the next trigger on.
+        check_overrides(Job.objects.filter(name=job.name).first() or job, overrides)
     shown = masked(job, overrides)
     values = {
         "trigger": RunTrigger.FORCED if force else trigger,
@@ -110,6 +119,13 @@ def run_trigger(
         transaction.on_commit(lambda: enqueue(run, job))
     run._state.adding, run._state.db = False, "default"
     return run
+
+
+def _bound_by_overridable(actor: Actor) -> bool:
+    """People are; code and the machine's operator could change the definition itself."""
+    from jobs.services.jobs.permissions import is_trusted_machine
+
+    return actor.source != "code" and not is_trusted_machine(actor)
 
 
 def _journal_and_enqueue(run: JobRun, row: dict[str, Any]) -> None:
