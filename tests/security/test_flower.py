@@ -4,6 +4,7 @@ workers, /metrics behind its login, on 127.0.0.1, its password not in argv."""
 from __future__ import annotations
 
 import base64
+import os
 import shlex
 import socket
 import subprocess
@@ -23,8 +24,16 @@ PASSWORD = "s3cret-flower-pw"
 def _make_flower_argv() -> list[str]:
     """The command `make flower` runs (its recipe's last line), through the
     shell as make runs it: what `ps` shows is what the shell expanded."""
+    # Under `make test` the outer make's MAKEFLAGS/MAKELEVEL would make this
+    # one print "Entering/Leaving directory" lines around the recipe.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     out = subprocess.run(
-        ["make", "-n", "flower"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "--no-print-directory", "-n", "flower"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     line = out.strip().splitlines()[-1]
     assert shlex.split(line)[0].endswith("/celery"), line
