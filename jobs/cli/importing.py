@@ -32,7 +32,13 @@ def _read(path: str) -> str:
 
 def _crontab(options: dict[str, Any]) -> tuple[list[Entry], list[Problem]]:
     from jobs.importers.crontab import is_system_crontab, parse_crontab
+    from jobs.schedule import ScheduleError, get_zone
 
+    if options["timezone"]:
+        try:
+            get_zone(options["timezone"])
+        except ScheduleError as exc:
+            raise ValidationError(f"--timezone: {exc}") from None
     path = options["file"]
     return parse_crontab(
         _read(path),
@@ -49,6 +55,32 @@ def _csv(options: dict[str, Any]) -> tuple[list[Entry], list[Problem]]:
     mapping = parse_map(options["map"])
     path = options["file"]
     return parse_csv(_read(path), path=path, mapping=mapping, delimiter=options["delimiter"])
+
+
+def _beat(options: dict[str, Any]) -> tuple[list[Entry], list[Problem]]:
+    from django.conf import settings
+    from django_celery_beat.models import PeriodicTask
+
+    from jobs.importers.beat import items_from_rows, items_from_setting, parse_beat
+
+    rows = PeriodicTask.objects.using(options["database"]).select_related(
+        "crontab", "interval", "clocked", "solar"
+    )
+    items = items_from_rows(rows.order_by("name"))
+    if not options["no_settings"]:
+        items += items_from_setting(getattr(settings, "CELERY_BEAT_SCHEDULE", {}) or {})
+    return parse_beat(items, target_problem=_target_problem)
+
+
+def _target_problem(target: str) -> str | None:
+    """Why `target` cannot be a python job's (the python kind's own rule)."""
+    from jobs.execution.kinds.python import resolve_target
+
+    try:
+        resolve_target(target)
+    except ValidationError as exc:
+        return exc.message
+    return None
 
 
 def _handle(out: Any, options: dict[str, Any], read: Any) -> int:
@@ -138,16 +170,20 @@ def register(subparsers: Any, command: Any) -> None:
     from jobs.cli.core import _Out
 
     out = _Out(command)
-    text = "Import existing job definitions (a crontab, a CSV file) as jobs."
+    text = "Import existing job definitions (a crontab, a CSV file, celery beat) as jobs."
     parser = subparsers.add_parser("import", help=text, description=text)
     sources = parser.add_subparsers(dest="source", metavar="SOURCE")
     sources.required = True
 
-    def add(name: str, read: Any, help_text: str) -> Any:
+    def add_source(name: str, read: Any, help_text: str) -> Any:
         p = sources.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(handler=lambda options: _handle(out, options, read))
-        p.add_argument("file", metavar="FILE")
         _common(p)
+        return p
+
+    def add(name: str, read: Any, help_text: str) -> Any:
+        p = add_source(name, read, help_text)
+        p.add_argument("file", metavar="FILE")
         return p
 
     p = add("crontab", _crontab, "Each crontab line becomes a process job (no shell).")
@@ -174,3 +210,14 @@ def register(subparsers: Any, command: Any) -> None:
         help="spec key = column, comma-separated (name=COL required; config.KEY=COL for config)",
     )
     p.add_argument("--delimiter", default=",", help="the CSV delimiter (default ',')")
+    p = add_source(
+        "beat",
+        _beat,
+        "Each django-celery-beat PeriodicTask and CELERY_BEAT_SCHEDULE entry becomes a python job.",
+    )
+    p.add_argument(
+        "--database", default="default", metavar="ALIAS", help="read PeriodicTask rows from here"
+    )
+    p.add_argument(
+        "--no-settings", action="store_true", help="skip CELERY_BEAT_SCHEDULE from settings"
+    )

@@ -32,6 +32,7 @@ def run(tmp_path, text, *args, source="crontab", name="crontab"):
 
 
 def run_path(path, *args, source="crontab"):
+    path_args = [path] if path else []
     import io
     import sys
 
@@ -39,7 +40,7 @@ def run_path(path, *args, source="crontab"):
     saved = sys.stderr
     sys.stderr = err  # the command's stderr wrapper is made from sys.stderr
     try:
-        call_command("jobs", "import", source, path, "--json", *args, stdout=out, stderr=err)
+        call_command("jobs", "import", source, *path_args, "--json", *args, stdout=out, stderr=err)
         code = 0
     except SystemExit as exc:
         code = exc.code
@@ -365,3 +366,115 @@ def test_csv_rows_that_cannot_be_mapped_are_reported_and_the_rest_kept(tmp_path)
     assert "row 3: enabled: 'maybe' is not true/false" in err[0]
     assert "row 4: job 'bad-cron': cron expression '0 0 30 2 *' never fires" in err[1]
     assert err[1].endswith(": bad-cron,0 0 30 2 *,true,jobs.examples:report_progress")
+
+
+def test_unknown_timezone_option_is_one_line(tmp_path):
+    with pytest.raises(CommandError, match="^--timezone: "):
+        run(tmp_path, "0 * * * * /usr/bin/echo\n", "--timezone", "Mars/Base")
+
+
+# --- beat: PeriodicTask rows and CELERY_BEAT_SCHEDULE → python jobs ----------------------
+
+TASK = "jobs.examples.report_progress"  # a registered @job function, spelled as a task name
+
+
+def beat(*args):
+    return run_path(None, *args, source="beat")
+
+
+@pytest.fixture
+def beat_rows():
+    from django_celery_beat.models import (
+        ClockedSchedule,
+        CrontabSchedule,
+        IntervalSchedule,
+        PeriodicTask,
+        SolarSchedule,
+    )
+
+    def interval(every, period):
+        return IntervalSchedule.objects.create(every=every, period=period)
+
+    nightly = CrontabSchedule.objects.create(minute="30", hour="2", timezone="Europe/Prague")
+    rows = {
+        "Nightly report": {
+            "crontab": nightly,
+            "kwargs": '{"steps": 3}',
+            "description": "the report",
+        },
+        "every quarter hour": {"interval": interval(15, "minutes")},
+        "every 2 hours": {"interval": interval(7200, "seconds")},
+        "every 7 minutes": {"interval": interval(7, "minutes")},
+        "every 2 days": {"interval": interval(2, "days")},
+        "once": {
+            "clocked": ClockedSchedule.objects.create(clocked_time="2031-01-01T10:00:00Z"),
+            "one_off": True,
+        },
+        "at dawn": {
+            "solar": SolarSchedule.objects.create(event="dawn_civil", latitude=50, longitude=14)
+        },
+        "positional": {"interval": interval(1, "hours"), "args": "[1]"},
+        "paused": {"interval": interval(1, "days"), "enabled": False},
+    }
+    for name, fields in rows.items():
+        PeriodicTask.objects.create(name=name, task=TASK, **fields)
+    PeriodicTask.objects.create(
+        name="foreign", task="billing.tasks.charge", interval=interval(1, "hours")
+    )
+    PeriodicTask.objects.create(name="job:mine", task="jobs.fire_scheduled", crontab=nightly)
+
+
+def test_beat_rows_and_setting_become_python_jobs(beat_rows, settings):
+    from celery.schedules import crontab
+
+    settings.CELERY_BEAT_SCHEDULE = {
+        "jobwarden-sweep": {"task": "jobs.sweep", "schedule": 20},
+        "weekday-report": {"task": TASK, "schedule": crontab(minute=5, hour=6, day_of_week="1-5")},
+        "every-minute": {"task": TASK, "schedule": 60.0},
+    }
+    code, data, err = beat("--apply")
+    jobs = {j["display_name"]: j for j in data["jobs"]}
+    assert set(jobs) == {
+        "Nightly report",
+        "every quarter hour",
+        "every 2 hours",
+        "once",
+        "paused",
+        "weekday-report",
+        "every-minute",
+    }
+    report = jobs["Nightly report"]
+    assert report["name"] == "nightly-report" and report["kind"] == "python"
+    assert report["target"] == "jobs.examples:report_progress"
+    assert (report["cron"], report["timezone"]) == ("30 2 * * *", "Europe/Prague")
+    assert report["parameters"] == {"steps": 3}
+    assert report["description"] == "the report\nimported from beat PeriodicTask 'Nightly report'"
+    assert jobs["every quarter hour"]["cron"] == "*/15 * * * *"
+    assert jobs["every 2 hours"]["cron"] == "0 */2 * * *"
+    assert jobs["once"]["run_at"] == "2031-01-01T10:00:00+00:00"
+    assert jobs["paused"]["enabled"] is False
+    assert jobs["weekday-report"]["cron"] == "5 6 * * 1-5"
+    assert jobs["every-minute"]["cron"] == "* * * * *"
+    # Reported, one line each: exit 1 and (with --apply) nothing saved.
+    assert code == 1
+    reasons = {p["entry"].split(" (")[0]: p["reason"] for p in data["problems"]}
+    assert set(reasons) == {"every 7 minutes", "every 2 days", "at dawn", "positional", "foreign"}
+    assert "is not expressible as a cron" in reasons["every 7 minutes"]
+    assert "is not expressible as a cron" in reasons["every 2 days"]
+    assert reasons["at dawn"] == "a solar schedule has no equivalent"
+    assert "positional args" in reasons["positional"]
+    assert "'billing.tasks:charge' is not a registered job function" in reasons["foreign"]
+    assert err[-1] == "5 entries could not be mapped; nothing saved"
+    assert not Job.objects.filter(name="nightly-report").exists()
+
+
+def test_beat_import_applies_when_every_entry_maps(beat_rows, settings):
+    from django_celery_beat.models import PeriodicTask
+
+    settings.CELERY_BEAT_SCHEDULE = {}
+    PeriodicTask.objects.exclude(name__in=["Nightly report", "job:mine"]).delete()
+    code, data, err = beat("--apply")
+    assert code == 0, err
+    job = Job.objects.get(name="nightly-report")
+    assert job.kind == "python" and job.cron == "30 2 * * *" and job.parameters == {"steps": 3}
+    assert job.tags == ["imported", "imported:beat"]
