@@ -4,8 +4,9 @@ nothing through jobs_apply; --dry-run validates only).
 
 Each source entry that could not be mapped is reported (stderr, one line
 each; in --json the `problems` list) and the exit status is then 1. With
---apply, such entries save nothing at all: fix the source, or write a file
-(--output), edit it and `jobs apply` it.
+--apply (which also writes --output if given), such entries save nothing
+at all: fix the source, or write a file (--output), edit it and `jobs
+apply` it.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def _handle(out: Any, options: dict[str, Any], read: Any) -> int:
         else:
             result["applied"], apply_lines = _apply(specs, options, result["problems"], out)
             lines += apply_lines
-    else:
+    if options["output"] or not options["apply"]:
         _write(specs, options, out)
     if options["json"]:
         out.json(result)

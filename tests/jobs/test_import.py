@@ -478,3 +478,12 @@ def test_beat_import_applies_when_every_entry_maps(beat_rows, settings):
     job = Job.objects.get(name="nightly-report")
     assert job.kind == "python" and job.cron == "30 2 * * *" and job.parameters == {"steps": 3}
     assert job.tags == ["imported", "imported:beat"]
+
+
+def test_apply_with_output_also_writes_the_file(tmp_path):
+    target = tmp_path / "jobs.yaml"
+    code, data, _ = run(
+        tmp_path, "0 * * * * /usr/bin/echo hi\n", "--apply", "--output", str(target)
+    )
+    assert code == 0 and data["applied"]["created"] == ["echo-hi"]
+    assert "name: echo-hi" in target.read_text()
