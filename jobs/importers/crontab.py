@@ -179,7 +179,12 @@ def _job_spec(
     command = _cron_command(command)
     reason = shell_reason(command)
     if reason is None:
-        argv = shlex.split(command)
+        try:
+            argv = shlex.split(command)
+        except ValueError as exc:  # a trailing backslash
+            raise Unmapped(f"cannot split the command: {exc}") from None
+        if not argv or not argv[0]:
+            raise Unmapped("the command is empty")
         executable, args = argv[0], argv[1:]
         if "/" in executable and not executable.startswith("/"):
             raise Unmapped(f"{executable!r} is a relative path (give an absolute one)")

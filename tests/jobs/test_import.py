@@ -487,3 +487,9 @@ def test_apply_with_output_also_writes_the_file(tmp_path):
     )
     assert code == 0 and data["applied"]["created"] == ["echo-hi"]
     assert "name: echo-hi" in target.read_text()
+
+
+def test_a_command_shlex_cannot_split_is_reported(tmp_path):
+    code, data, err = run(tmp_path, "0 * * * * /usr/bin/echo a\\\n")
+    assert code == 1 and data["jobs"] == []
+    assert "line 1: cannot split the command: No escaped character" in err[0]
