@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES = [
     "monitoring.cli",  # stats, health, status, cleanup, schedule, token
     "jobs.cli.secrets",  # rotate-secrets
     "jobs.cli.journal",  # journal [flush | retry-dead]
+    "jobs.cli.generate",  # generate (a new job's stub and test, or spec file)
 ]
 
 
