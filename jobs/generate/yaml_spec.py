@@ -29,7 +29,7 @@ HEADER = """\
 # Replace every "<required: ...>" value and uncomment the keys you need, then:
 #   manage.py jobs apply {path} --dry-run   (checks it, saves nothing)
 #   manage.py jobs apply {path}
-# All keys: docs/job-kinds.md; all job fields: README, "Job spec".
+# All config keys: docs/job-kinds.md; all spec keys: README, "Without code".
 - name: {name_literal}
   kind: {kind}
   description: ""  # one line, shown in lists
@@ -39,7 +39,7 @@ HEADER = """\
   timezone: {timezone}
   # Default values of the run's parameters, used by {{parameter}} placeholders.
   parameters: {{}}
-  # timeout: 1h        # and max_retries, retry_delay, overlap, tags, ...: see "Job spec"
+  # timeout: 1h  # and max_retries, retry_delay, overlap, tags, ... (README)
   config:
 """
 
