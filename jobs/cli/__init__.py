@@ -18,7 +18,8 @@ SUBCOMMAND_MODULES = [
     "monitoring.cli",  # stats, health, status, cleanup, schedule, token
     "jobs.cli.secrets",  # rotate-secrets
     "jobs.cli.journal",  # journal [flush | retry-dead]
-    "jobs.cli.importing",  # import crontab | csv
+    "jobs.cli.importing",  # import crontab | csv | beat
+    "jobs.cli.generate",  # generate (a new job's stub and test, or spec file)
 ]
 
 
