@@ -7,10 +7,12 @@ cheap function calls, not 1,000 queries.
 
 Levels: an issue is a warning or critical; a job's level is its worst issue.
 With no issue a job is healthy, or unknown if it never ran. Critical means
-"not doing its work": >= MONITORING_FAILURES_CRITICAL consecutive failures, a
-missed scheduled execution, a stuck run, or an automatic disable. The other
-rules (low success rate, long execution, duration anomaly, a few failures in
-a row) are warnings: the job runs, but something deserves a look.
+"not doing its work": >= MONITORING_FAILURES_CRITICAL consecutive failures (or
+that many failed runs in the health window without a success), a missed
+scheduled execution, a stuck run, or an automatic disable. The other rules
+(low success rate, long execution, duration anomaly, a few failures in a row,
+no success yet in the window) are warnings: the job runs, but something
+deserves a look.
 """
 
 from __future__ import annotations
@@ -90,13 +92,18 @@ def evaluate(
     return level, issues
 
 
+def _streak_severity(n: int) -> str | None:
+    if n >= settings.MONITORING_FAILURES_CRITICAL:
+        return CRITICAL
+    if n >= settings.MONITORING_FAILURES_WARNING:
+        return WARNING
+    return None
+
+
 def _consecutive_failures(f: HealthFacts, now: datetime) -> dict | None:
     n = f.consecutive_failures
-    if n >= settings.MONITORING_FAILURES_CRITICAL:
-        severity = CRITICAL
-    elif n >= settings.MONITORING_FAILURES_WARNING:
-        severity = WARNING
-    else:
+    severity = _streak_severity(n)
+    if severity is None:
         return None
     return issue(
         IssueType.CONSECUTIVE_FAILURES,
@@ -104,6 +111,36 @@ def _consecutive_failures(f: HealthFacts, now: datetime) -> dict | None:
         f"{n} consecutive failures",
         consecutive_failures=n,
         warning_at=settings.MONITORING_FAILURES_WARNING,
+        critical_at=settings.MONITORING_FAILURES_CRITICAL,
+    )
+
+
+def _never_succeeded(f: HealthFacts, now: datetime) -> dict | None:
+    """Finished runs in the window, and not one of them a success.
+
+    Users of healthchecks.io see a check go "down" on its first failure
+    signal, and Hangfire lists a failed job at once; neither would call a job
+    healthy that has only ever failed. The streak rule alone tolerates a
+    couple of failures (bad luck for a job that otherwise works), which made a
+    job failing since its first run read healthy. So when the window holds no
+    success at all, the job has done none of its work: one failure is a
+    warning, and MONITORING_FAILURES_CRITICAL of them is critical, the same
+    count at which the streak rule calls an outage. Cancelled and skipped
+    runs are neither. The window starts at the later of now -
+    MONITORING_HEALTH_WINDOW and the last health reset.
+    """
+    n = f.window_failed
+    if n == 0 or f.window_succeeded:
+        return None
+    severity = CRITICAL if n >= settings.MONITORING_FAILURES_CRITICAL else WARNING
+    if _streak_severity(f.consecutive_failures) in (severity, CRITICAL):
+        return None  # the streak rule already says so, at least as loudly
+    return issue(
+        IssueType.NEVER_SUCCEEDED,
+        severity,
+        f"never succeeded in the last {n} run{'' if n == 1 else 's'}",
+        failed_runs=n,
+        window_seconds=settings.MONITORING_HEALTH_WINDOW,
         critical_at=settings.MONITORING_FAILURES_CRITICAL,
     )
 
@@ -260,6 +297,7 @@ def _auto_disabled(f: HealthFacts, now: datetime) -> dict | None:
 
 RULES = (
     _consecutive_failures,
+    _never_succeeded,
     _low_success_rate,
     _long_execution,
     _duration_anomaly,

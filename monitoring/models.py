@@ -34,6 +34,7 @@ _RANK = {
 class IssueType(models.TextChoices):
     CONSECUTIVE_FAILURES = "consecutive_failures"
     LOW_SUCCESS_RATE = "low_success_rate"
+    NEVER_SUCCEEDED = "never_succeeded"
     LONG_EXECUTION = "long_execution"
     DURATION_ANOMALY = "duration_anomaly"
     MISSED_EXECUTION = "missed_execution"

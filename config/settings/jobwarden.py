@@ -336,10 +336,13 @@ SPECTACULAR_SETTINGS = {
 # --- Monitoring -----------------------------------------------------------
 # Health rules (issue 4). Each threshold is a setting so an installation can
 # tune how noisy its health levels are; the defaults are the issue's numbers.
-# Runs considered by the rate / duration rules: a week reacts to a regression
-# within days but is long enough that one bad night does not dominate.
+# Runs considered by the rate / duration / never-succeeded rules: a week reacts
+# to a regression within days but is long enough that one bad night does not
+# dominate.
 MONITORING_HEALTH_WINDOW = env_duration("MONITORING_HEALTH_WINDOW", "7d")
 # Consecutive failures: 3 is a pattern rather than bad luck, 5 is an outage.
+# A job with no success at all in the window is a warning from its first
+# failure and critical at FAILURES_CRITICAL failed runs (monitoring/health.py).
 MONITORING_FAILURES_WARNING = env_int("MONITORING_FAILURES_WARNING", 3, minimum=1)
 MONITORING_FAILURES_CRITICAL = env_int("MONITORING_FAILURES_CRITICAL", 5, minimum=1)
 # Low success rate: below 80 % over more than 10 runs (fewer is too noisy).

@@ -62,6 +62,118 @@ def test_consecutive_failures_warn_at_three_and_are_critical_at_five(failures, l
         assert health.issues[0]["details"]["consecutive_failures"] == failures
 
 
+def test_example_failing_history_one_fire_and_its_retry_failed_is_a_warning():
+    # Like `example-failing` (every 15 min, one retry) after its first fire:
+    # two failed attempts, never a success. The streak rule alone said healthy.
+    job = recurring_job(cron="*/15 * * * *", created_at=T0 - timedelta(minutes=20), max_retries=1)
+    fire = T0 - timedelta(minutes=15)
+    history(
+        job,
+        [
+            {"at": fire, "scheduled_for": fire, "status": "retrying", "duration": 1},
+            {"at": fire + timedelta(seconds=30), "trigger": "retry", "status": "failed"},
+        ],
+    )
+    health = refresh_one(job, T0)
+    assert health.level == "warning", health.issues
+    assert issue_types(health) == ["never_succeeded"]
+    assert health.issues[0]["message"] == "never succeeded in the last 2 runs"
+    assert health.issues[0]["details"]["failed_runs"] == 2
+
+
+def test_a_single_failed_run_of_a_job_that_never_succeeded_is_a_warning():
+    job = recurring_job(cron="", schedule_type="manual")
+    history(job, [{"at": T0 - timedelta(hours=1), "status": "timed_out", "duration": 60}])
+    health = refresh_one(job, T0)
+    assert health.level == "warning"
+    assert [i["message"] for i in health.issues] == ["never succeeded in the last 1 run"]
+
+
+def test_no_success_in_the_window_counts_even_after_older_successes(settings):
+    settings.MONITORING_HEALTH_WINDOW = 7 * 86400
+    weekly = recurring_job(cron="", schedule_type="manual")
+    history(
+        weekly,
+        [
+            {"at": T0 - timedelta(days=15), "duration": 1},
+            {"at": T0 - timedelta(days=8), "duration": 1},
+            {"at": T0 - timedelta(days=1), "status": "failed", "duration": 1},
+        ],
+    )
+    assert issue_types(refresh_one(weekly, T0)) == ["never_succeeded"]
+    # One success in the window: a lone failure is bad luck, not a verdict.
+    history(weekly, [{"at": T0 - timedelta(hours=1), "duration": 1}])
+    assert refresh_one(weekly, T0).level == "healthy"
+
+
+def test_only_cancelled_or_skipped_runs_are_not_judged_as_never_succeeded():
+    job = recurring_job(cron="", schedule_type="manual")
+    history(
+        job,
+        [
+            {"at": T0 - timedelta(hours=2), "status": "cancelled"},
+            {"at": T0 - timedelta(hours=1), "status": "skipped"},
+        ],
+    )
+    assert "never_succeeded" not in issue_types(refresh_one(job, T0))
+
+
+@pytest.mark.parametrize(
+    ("failures", "types"), [(3, ["consecutive_failures"]), (5, ["consecutive_failures"])]
+)
+def test_never_succeeded_does_not_repeat_what_the_failure_streak_says(failures, types):
+    job = recurring_job(cron="", schedule_type="manual")
+    history(
+        job,
+        [
+            {"at": T0 - timedelta(hours=failures - i), "status": "failed", "duration": 1}
+            for i in range(failures)
+        ],
+    )
+    assert issue_types(refresh_one(job, T0)) == types
+
+
+def test_re_enabled_job_with_only_failures_in_the_window_stays_critical():
+    # Re-enabling clears the failure streak (a fresh auto-disable budget), but
+    # the job still has not done its work once in the window.
+    from jobs.actors import Actor
+    from jobs.services import job_enable
+
+    job = recurring_job(
+        cron="",
+        schedule_type="manual",
+        enabled=False,
+        disabled_by="system",
+        disabled_reason="auto-disabled after 6 consecutive failures",
+    )
+    history(
+        job,
+        [{"at": T0 - timedelta(hours=6 - i), "status": "failed", "duration": 1} for i in range(6)],
+    )
+    with time_machine.travel(T0, tick=False):
+        job_enable(job.name, actor=Actor(name="op", source="cli"))
+    job.refresh_from_db()
+    assert job.consecutive_failures == 0
+    health = refresh_one(job, T0)
+    assert health.level == "critical"
+    assert issue_types(health) == ["never_succeeded"]
+    assert health.issues[0]["severity"] == "critical"
+
+
+def test_health_reset_starts_the_never_succeeded_count_over():
+    from jobs.actors import Actor
+    from monitoring.services import health_reset
+
+    job = recurring_job(cron="", schedule_type="manual")
+    history(job, [{"at": T0 - timedelta(hours=3), "status": "failed", "duration": 1}])
+    with time_machine.travel(T0 - timedelta(hours=2), tick=False):
+        health_reset(job.name, actor=Actor(name="op", source="cli"))
+    assert refresh_one(job, T0).level == "healthy"
+    history(job, [{"at": T0 - timedelta(hours=1), "status": "failed", "duration": 1}])
+    health = refresh_one(job, T0)
+    assert [i["message"] for i in health.issues] == ["never succeeded in the last 1 run"]
+
+
 def test_low_success_rate_needs_more_than_ten_runs_in_the_window():
     job = recurring_job(cron="", schedule_type="manual")
     # 10 runs at 60 %: too few to judge.
@@ -351,7 +463,9 @@ def test_refresh_uses_the_same_number_of_queries_for_3_or_30_jobs():
     def build(n):
         for i in range(n):
             job = recurring_job(cron="0 * * * *")
-            history(job, hourly(T0 - timedelta(hours=4), 4, duration=1 + i % 3))
+            # Every third job has never succeeded: its rule reads the same batch.
+            status = "failed" if i % 3 == 0 else "succeeded"
+            history(job, hourly(T0 - timedelta(hours=2), 2, duration=1 + i % 3, status=status))
 
     build(3)
     with CaptureQueriesContext(connection) as few:
@@ -363,6 +477,8 @@ def test_refresh_uses_the_same_number_of_queries_for_3_or_30_jobs():
         health_refresh(now=T0)
     assert len(many) == len(few) <= 10
     assert JobHealth.objects.count() == 30
+    warnings = JobHealth.objects.filter(level="warning")
+    assert [issue_types(h) for h in warnings] == [["never_succeeded"]] * 10
 
 
 def test_reset_counts_only_runs_after_it(django_user_model):
