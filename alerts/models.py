@@ -83,14 +83,19 @@ class AlertQuerySet(models.QuerySet["Alert"]):
     def min_severity(self, severity: str) -> AlertQuerySet:
         return self.filter(severity__in=Severity.at_least(severity))
 
-    def escalation_due(self, before) -> AlertQuerySet:
-        """High/critical, still open (not acknowledged), never escalated,
-        opened before `before`."""
+    def escalation_due(self, now, first_after: timedelta, max_times: int) -> AlertQuerySet:
+        """High/critical alerts still open (not acknowledged) whose next
+        escalation is due at `now`: the first `first_after` after opening,
+        each next one after twice the previous wait (escalation n waits
+        first_after * 2^(n-1) from escalation n-1), at most `max_times`."""
+        due = Q(escalation_level=0, created_at__lte=now - first_after)
+        for level in range(1, max_times):
+            due |= Q(escalation_level=level, escalated_at__lte=now - first_after * 2**level)
         return self.filter(
+            due,
             status=AlertStatus.OPEN,
             severity__in=Severity.at_least(Severity.HIGH),
-            escalated_at__isnull=True,
-            created_at__lt=before,
+            escalation_level__lt=max_times,
         )
 
 
@@ -122,7 +127,10 @@ class Alert(models.Model):
     resolved_by = models.CharField(max_length=150, blank=True)
     resolution_notes = models.TextField(blank=True)
 
+    # The latest escalation, and how many there were (each raised severity
+    # one step, up to critical).
     escalated_at = models.DateTimeField(null=True, blank=True)
+    escalation_level = models.PositiveSmallIntegerField(default=0)
     # Notifications the per-job throttle held back for this alert.
     suppressed_count = models.PositiveIntegerField(default=0)
 
@@ -167,6 +175,11 @@ class Alert(models.Model):
     @property
     def time_to_resolve(self) -> timedelta | None:
         return self.resolved_at - self.created_at if self.resolved_at else None
+
+    @property
+    def escalated_severity(self) -> str:
+        """One step up from the current severity, critical staying critical."""
+        return SEVERITY_ORDER[min(Severity.rank(self.severity) + 1, len(SEVERITY_ORDER) - 1)]
 
     @property
     def requires_immediate_attention(self) -> bool:

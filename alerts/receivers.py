@@ -36,6 +36,13 @@ def on_job_auto_disabled(sender, job, run=None, reason="", **kwargs) -> None:
         log.exception("alerts: handling auto-disable of %s failed", getattr(job, "name", "?"))
 
 
+def on_job_enabled(sender, job, actor=None, **kwargs) -> None:
+    try:
+        events.handle_job_enabled(job, getattr(actor, "name", "") or "someone")
+    except Exception:
+        log.exception("alerts: handling re-enable of %s failed", getattr(job, "name", "?"))
+
+
 def on_health_changed(sender, job, previous=None, current=None, issues=None, **kwargs) -> None:
     try:
         events.handle_health_changed(job, previous or "", current or "", issues or [])

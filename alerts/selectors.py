@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,10 +31,12 @@ def alert_list(
     type: str | None = None,
     job: str | None = None,
     area: str | None = None,
+    run: str | None = None,
 ) -> QuerySet[Alert]:
     """Alerts newest first, filtered. `status` may be open, acknowledged,
-    resolved or active (open + acknowledged). Bad filter values are a
-    ValidationError naming the filter."""
+    resolved or active (open + acknowledged); `run` is a run id (the run an
+    alert was raised for; a repeated alert points at its latest run). Bad
+    filter values are a ValidationError naming the filter."""
     qs = Alert.objects.all()
     if status:
         if status == "active":
@@ -60,7 +63,18 @@ def alert_list(
         qs = qs.filter(job_name=job)
     if area:
         qs = qs.filter(area=area)
+    if run:
+        qs = qs.filter(run_id=_run_id(run))
     return qs.order_by("-created_at", "-id")
+
+
+def _run_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value.strip())
+    except (ValueError, AttributeError):
+        raise ValidationError(
+            f"run: {value[:60]!r} is not a run id", fields={"run": "invalid"}
+        ) from None
 
 
 def alert_get(alert_id: Any) -> Alert:

@@ -176,6 +176,11 @@ class Job(models.Model):
     notify_on_duration_exceeds = models.FloatField(null=True, blank=True, help_text="seconds")
     notification_emails = models.JSONField(default=list, blank=True)
     notification_channels = models.JSONField(default=list, blank=True)
+    # Null = the global ALERTS_MAX_PER_JOB_PER_HOUR; a noisy job may need fewer,
+    # a critical one more (seed 002's per-job MaxAlertsPerHour).
+    max_alerts_per_hour = models.PositiveIntegerField(
+        null=True, blank=True, help_text="empty = ALERTS_MAX_PER_JOB_PER_HOUR"
+    )
 
     tags = models.JSONField(default=list, blank=True)
     owner = models.ForeignKey(

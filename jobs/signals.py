@@ -17,3 +17,8 @@ run_finished = Signal(use_caching=True)
 # A job was disabled automatically after repeated failures.
 # kwargs: job (Job), run (JobRun that tipped it), reason (str).
 job_auto_disabled = Signal()
+
+# A disabled job was enabled again (by any door: job_enable or a spec with
+# enabled: true). Sent inside the enabling transaction, so what receivers
+# write commits or rolls back with it. kwargs: job (Job), actor (Actor).
+job_enabled = Signal()

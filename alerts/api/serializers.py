@@ -82,6 +82,7 @@ class AlertSerializer(serializers.ModelSerializer):
             "resolved_by",
             "resolution_notes",
             "escalated_at",
+            "escalation_level",
             "suppressed_count",
             "time_to_acknowledge",
             "time_to_resolve",

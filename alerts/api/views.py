@@ -61,6 +61,7 @@ ALERT_FILTERS = [
     OpenApiParameter("type", str),
     OpenApiParameter("job", str, description="job name"),
     OpenApiParameter("area", str),
+    OpenApiParameter("run", str, description="run id: alerts raised for that run"),
 ]
 
 
@@ -79,6 +80,7 @@ class AlertList(generics.ListAPIView):
             type=q.get("type"),
             job=q.get("job"),
             area=q.get("area"),
+            run=q.get("run"),
         )
 
 

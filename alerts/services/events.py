@@ -112,6 +112,14 @@ def handle_auto_disabled(job: Any, run: Any, reason: str) -> None:
     )
 
 
+def handle_job_enabled(job: Any, enabled_by: str) -> None:
+    """The job runs again: its auto-disable alert is over (resolved by the
+    system, naming who re-enabled it). Nothing to do when none is active."""
+    alerts_resolve_recovered(
+        job, [AlertType.JOB_AUTO_DISABLED], notes=f"Job re-enabled by {enabled_by}."
+    )
+
+
 def handle_health_changed(
     job: Any, previous: str, current: str, issues: list[dict[str, Any]]
 ) -> None:

@@ -245,34 +245,53 @@ def alerts_resolve_recovered(
 
 
 def alerts_escalate(*, now=None) -> int:
-    """Escalate, once, every high/critical alert still unacknowledged
-    ALERTS_ESCALATE_AFTER after it opened: severity kept, escalated_at set,
+    """Escalate every high/critical alert still unacknowledged past its next
+    escalation time (ALERTS_ESCALATE_AFTER after it opened, then twice the
+    previous wait, up to ALERTS_ESCALATE_MAX_TIMES): severity raised one step
+    (critical stays critical), escalation_level +1, escalated_at set,
     escalation recipients notified (not throttled). Safe to run from several
     processes (rows locked, skip locked). Returns how many escalated."""
     now = now or timezone.now()
-    before = now - timedelta(seconds=settings.ALERTS_ESCALATE_AFTER)
+    first_after = timedelta(seconds=settings.ALERTS_ESCALATE_AFTER)
     count = 0
     with transaction.atomic():
         due = list(
-            Alert.objects.escalation_due(before)
+            Alert.objects.escalation_due(now, first_after, settings.ALERTS_ESCALATE_MAX_TIMES)
             .select_for_update(skip_locked=True, of=("self",))
             .select_related("job")
         )
         for alert in due:
-            alert.escalated_at = now
-            alert.save(update_fields=["escalated_at"])
-            audit_record(
-                actor=Actor.system(),
-                action="alert.escalate",
-                target_type="alert",
-                target=str(alert.pk),
-                job_name=alert.job_name,
-                changes={"escalated_at": [None, now.isoformat()]},
-                reason=f"not acknowledged within {settings.ALERTS_ESCALATE_AFTER:.0f}s",
-            )
-            notify(alert, NotificationEvent.ESCALATED, now=now)
+            _escalate(alert, first_after, now)
             count += 1
     return count
+
+
+def _escalate(alert: Alert, first_after: timedelta, now) -> None:
+    waited = first_after * 2**alert.escalation_level
+    before = {
+        "severity": alert.severity,
+        "escalation_level": alert.escalation_level,
+        "escalated_at": alert.escalated_at.isoformat() if alert.escalated_at else None,
+    }
+    alert.severity = alert.escalated_severity
+    alert.escalation_level += 1
+    alert.escalated_at = now
+    alert.save(update_fields=["severity", "escalation_level", "escalated_at"])
+    after = {
+        "severity": alert.severity,
+        "escalation_level": alert.escalation_level,
+        "escalated_at": now.isoformat(),
+    }
+    audit_record(
+        actor=Actor.system(),
+        action="alert.escalate",
+        target_type="alert",
+        target=str(alert.pk),
+        job_name=alert.job_name,
+        changes={k: [before[k], after[k]] for k in after if before[k] != after[k]},
+        reason=f"not acknowledged within {waited.total_seconds():.0f}s",
+    )
+    notify(alert, NotificationEvent.ESCALATED, now=now)
 
 
 def alerts_cleanup(

@@ -80,6 +80,14 @@ def targets_for(alert: Alert, event: str) -> list[Target]:
     return targets
 
 
+def hourly_limit(alert: Alert) -> int:
+    """The job's own max_alerts_per_hour, else the global limit (also for an
+    alert whose job row was deleted)."""
+    job = alert.job
+    own = job.max_alerts_per_hour if job is not None else None
+    return own if own is not None else settings.ALERTS_MAX_PER_JOB_PER_HOUR
+
+
 def _lock_job(job_name: str) -> None:
     """Serialise throttle decisions for one job (two workers finishing at
     once must not both take the last slot). Transaction-scoped."""
@@ -90,7 +98,7 @@ def _lock_job(job_name: str) -> None:
 
 
 def notify(alert: Alert, event: str, *, now=None) -> Notification | None:
-    """Tell the alert's audience about `event`, within the hourly limit.
+    """Tell the alert's audience about `event`, within the job's hourly limit.
 
     Must run inside the transaction that changed the alert. Returns None
     when nobody is routed; otherwise the Notification, suppressed or sent.
@@ -116,7 +124,7 @@ def notify(alert: Alert, event: str, *, now=None) -> Notification | None:
             .exclude(event=NotificationEvent.TEST)
             .count()
         )
-        if sent_last_hour >= settings.ALERTS_MAX_PER_JOB_PER_HOUR:
+        if sent_last_hour >= hourly_limit(alert):
             Alert.objects.filter(pk=alert.pk).update(suppressed_count=F("suppressed_count") + 1)
             alert.suppressed_count += 1
             return Notification.objects.create(

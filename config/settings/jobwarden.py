@@ -402,6 +402,11 @@ EMAIL_BACKEND = (
 ALERTS_MAX_PER_JOB_PER_HOUR = env_int("ALERTS_MAX_PER_JOB_PER_HOUR", 6, minimum=1)
 # Unacknowledged high/critical alerts escalate after this long (seed 001: 2 hours).
 ALERTS_ESCALATE_AFTER = env_duration("ALERTS_ESCALATE_AFTER", "2h")
+# An alert still unacknowledged escalates again after twice the previous wait
+# (2h, then 4h, 8h ... later), raising severity one step each time, at most
+# this many times: 4 covers the first 30 hours (a weekend's first day and
+# night) without paging on-call forever about one forgotten alert.
+ALERTS_ESCALATE_MAX_TIMES = env_int("ALERTS_ESCALATE_MAX_TIMES", 4, minimum=1, maximum=20)
 # Extra addresses told about escalations (besides channels marked escalation).
 ALERTS_ESCALATION_EMAILS = env_list("ALERTS_ESCALATION_EMAILS", "")
 # Resolved alerts are kept this long for statistics, then deleted.

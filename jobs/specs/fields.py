@@ -43,6 +43,7 @@ MONITORING_FIELDS: tuple[str, ...] = (
     "notify_on_duration_exceeds",
     "notification_emails",
     "notification_channels",
+    "max_alerts_per_hour",
 )
 # Durations that always have a value; canonical form: float seconds.
 DURATION_FIELDS: tuple[str, ...] = (
@@ -152,6 +153,15 @@ def _int(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
         return value
 
     return clean
+
+
+def _nullable(clean: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`clean`, but None or "" mean "not set" (the global default applies)."""
+
+    def clean_or_none(value: Any) -> Any:
+        return None if value is None or value == "" else clean(value)
+
+    return clean_or_none
 
 
 def _show(value: Any) -> str:
@@ -388,6 +398,7 @@ CLEANERS: dict[str, Callable[[Any], Any]] = {
     "notify_on_duration_exceeds": _duration(0, nullable=True),
     "notification_emails": _emails,
     "notification_channels": _str_list,
+    "max_alerts_per_hour": _nullable(_int(1, 10_000)),
     "tags": _tags,
     "owner": _owner,
 }

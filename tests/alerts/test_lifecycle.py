@@ -98,7 +98,7 @@ def test_counts_by_severity_include_only_active_alerts():
     assert alert_counts_by_severity() == {"low": 0, "medium": 0, "high": 1, "critical": 1}
 
 
-def test_high_alert_unacknowledged_for_two_hours_escalates_once(alert_settings):
+def test_high_alert_unacknowledged_for_two_hours_escalates_once_per_interval(alert_settings):
     escalation = channel_create(
         {
             "name": "oncall",
@@ -117,10 +117,10 @@ def test_high_alert_unacknowledged_for_two_hours_escalates_once(alert_settings):
         assert alerts_escalate() == 0
     with time_machine.travel(T0 + timedelta(hours=2, minutes=1), tick=False):
         assert alerts_escalate() == 1
-        assert alerts_escalate() == 0  # once
+        assert alerts_escalate() == 0  # once per interval
     high.refresh_from_db()
     medium.refresh_from_db()
-    assert high.escalated_at == T0 + timedelta(hours=2, minutes=1) and high.severity == "high"
+    assert high.escalated_at == T0 + timedelta(hours=2, minutes=1) and high.severity == "critical"
     assert medium.escalated_at is None
     delivery = Delivery.objects.get(alert=high, notification__event="escalated")
     assert delivery.channel == escalation and delivery.payload["subject"].startswith("[ESCALATED]")

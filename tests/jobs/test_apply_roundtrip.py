@@ -30,6 +30,7 @@ SPECS = {
         "owner": "ann",
         "expected_max_duration": "10m",
         "notification_emails": ["ops@example.com"],
+        "max_alerts_per_hour": 3,
         "parameter_queries": [{"name": "n", "query": "SELECT 1", "connection": "main"}],
         "config": {"connections": {"main": PG_ODBC}, "secret_parameters": {"pw": "hunter2"}},
     },

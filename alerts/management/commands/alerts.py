@@ -27,6 +27,7 @@ def cmd_list(options) -> int:
         type=options["type"],
         job=options["job"],
         area=options["area"],
+        run=options["run"],
     )[: options["limit"]]
     rows = AlertSerializer(qs, many=True).data
     if options["json"]:
@@ -71,6 +72,7 @@ def cmd_show(options) -> int:
         "resolved_by",
         "resolution_notes",
         "escalated_at",
+        "escalation_level",
         "suppressed_count",
     ):
         print(f"{key:>18}: {data[key] if data[key] is not None else ''}")
@@ -140,6 +142,7 @@ class Command(SubcommandCommand):
         p.add_argument("--type")
         p.add_argument("--job")
         p.add_argument("--area")
+        p.add_argument("--run", help="run id: alerts raised for that run")
         p.add_argument("--limit", type=int, default=100)
         p.add_argument("--json", action="store_true")
         p.set_defaults(handler=cmd_list)

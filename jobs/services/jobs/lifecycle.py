@@ -50,6 +50,15 @@ def _apply_enabled(job: Job, enabled_before: bool | None, *, actor: Actor, reaso
         job.disabled_by = actor.name
 
 
+def _announce_enabled(job: Job, enabled_before: bool | None, *, actor: Actor) -> None:
+    """Tell receivers (alerts resolves the auto-disable alert) that a disabled
+    job is enabled again; within the caller's transaction."""
+    if job.enabled and enabled_before is False:
+        from jobs.signals import job_enabled
+
+        job_enabled.send(sender=Job, job=job, actor=actor)
+
+
 def save_spec(
     job: Job,
     spec: JobSpec,
@@ -72,6 +81,7 @@ def save_spec(
     _apply_enabled(job, enabled_before, actor=actor, reason=reason)
     job.save()
     schedule_sync(job)
+    _announce_enabled(job, enabled_before, actor=actor)
     after = job_spec_values(job, secrets="masked")
     audit_record(
         actor=actor,
@@ -167,6 +177,7 @@ def job_enable(name: str, *, actor: Actor, reason: str = "") -> Job:
             ]
         )
         schedule_sync(job)
+        _announce_enabled(job, False, actor=actor)
         audit_record(
             actor=actor,
             action="job.enable",
