@@ -245,3 +245,19 @@ def test_a_short_run_timeout_times_the_run_out_though_the_job_s_is_long(start_wo
     )
     assert "timed out after 1s" in run.error
     assert run.duration_ms < 5000
+
+
+def test_a_run_timeout_holds_for_its_retries_and_never_exceeds_the_job_s(capsys):
+    from django.utils import timezone
+
+    from jobs.services.runs import create_retry, run_timeout
+
+    job = JobFactory(name="slow", timeout=600, max_retries=2)
+    jobs_cmd(capsys, "run", "slow", "--run-timeout", "90")
+    first = JobRun.objects.get()
+
+    retry, _ = create_retry(first, job, None, timezone.now(), "boom")
+
+    assert retry.metadata["timeout"] == 90 and run_timeout(retry, job) == 90
+    job.timeout = 30  # shortened after the run was queued
+    assert run_timeout(retry, job) == 30
