@@ -143,7 +143,7 @@ class JobAdmin(admin.ModelAdmin):
     list_filter = ("enabled", "status", "kind", "schedule_type", "source", "overlap")
     search_fields = ("name", "display_name", "description", "target")
     list_select_related = ("owner",)
-    actions = ["enable_jobs", "disable_jobs", "trigger_now"]
+    actions = ["enable_jobs", "disable_jobs", "trigger_now", "retry_failed"]
     readonly_fields = LIVE_STATE
     fieldsets = (
         (None, {"fields": ("name", "display_name", "description", "enabled", "tags", "owner")}),
@@ -264,6 +264,23 @@ class JobAdmin(admin.ModelAdmin):
                 j.name, actor=actor, trigger="manual", reason="triggered in the admin"
             ),
             "Queued a run of",
+        )
+
+    @admin.action(
+        description="Retry last failed run (reset health, re-enable if auto-disabled)",
+        permissions=["trigger"],
+    )
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        from monitoring.services import run_retry_last_failed
+
+        actor = _actor(request)
+        self._each(
+            request,
+            queryset,
+            lambda j: run_retry_last_failed(
+                j.name, actor=actor, trigger="manual", reason="retried in the admin"
+            ),
+            "Retried the last failed run of",
         )
 
 

@@ -242,6 +242,16 @@ class Job(models.Model):
         needs the dedicated permission."""
         return self.kind in (JobKind.PROCESS, JobKind.SQL)
 
+    @property
+    def is_auto_disabled(self) -> bool:
+        """Disabled by the system after repeated failures (jobs.services.runs.retry),
+        not by a person or because its code is gone."""
+        return (
+            not self.enabled
+            and self.disabled_by == "system"
+            and self.disabled_reason.startswith("auto-disabled")
+        )
+
     def retry_delay_for(self, attempt: int) -> float:
         """Base delay (before jitter) before retry number `attempt` (1-based),
         never above retry_max_delay nor JOBS_MAX_DURATION (0 = no cap of the

@@ -244,21 +244,47 @@ def runs_cleanup(
 def run_retry_last_failed(
     job_name: str, *, actor: Actor, trigger: str, reason: str = "", force: bool = False
 ) -> JobRun:
-    """Trigger a new run with the parameters of the job's latest failed run
-    (failed, timed out, orphaned or retrying). Goes through
-    jobs.services.runs.run_trigger (same checks, same audit record). Raises
-    NotFound, Conflict when the job has no failed run (or is disabled
-    without force)."""
+    """Seed 000's "retry failed job": reset the job's health (health_reset),
+    re-enable it if it was auto-disabled (job_enable), and trigger a new run
+    with the parameters of its latest failed run (failed, timed out,
+    orphaned or retrying) through jobs.services.runs.run_trigger (same
+    checks). All in one transaction, each step audited; nothing is changed
+    when any step refuses. Raises NotFound, Conflict when the job has no
+    failed run or was disabled by a person (unless force), Unavailable when
+    the broker cannot be reached."""
+    from jobs import broker
+    from jobs.services.jobs import job_enable
     from jobs.services.runs import run_overrides, run_trigger
 
+    failed = _last_failed_run(job_name)
+    note = f"retry of run {failed.pk}" + (f": {reason}" if reason else "")
+    # Before anything is saved: a retry that cannot be sent changes nothing.
+    broker.ensure_reachable()
+    with transaction.atomic():
+        health_reset(job_name, actor=actor, reason=note)
+        if failed.job.is_auto_disabled:
+            job_enable(job_name, actor=actor, reason=note)
+        return run_trigger(
+            job_name,
+            actor=actor,
+            trigger=trigger,
+            # The failed run's own trigger-time values (sealed secrets included),
+            # not its resolved parameters: macros such as {now} resolve afresh.
+            parameters=run_overrides(failed),
+            reason=note,
+            force=force,
+            replayed=True,
+        )
+
+
+def _last_failed_run(job_name: str) -> JobRun:
     job = Job.objects.filter(name=job_name).first()
     if job is None:
         raise NotFound(f"unknown job {job_name!r}", fields={"job": "not found"})
     failed = (
         JobRun.objects.filter(job=job, status__in=RunStatus.failures())
         .order_by("-queued_at", "-id")
-        .select_related("job")
-        .only("pk", "parameters", "metadata", "job__name")
+        .only("pk", "parameters", "metadata", "job_id")
         .first()
     )
     if failed is None:
@@ -267,15 +293,5 @@ def run_retry_last_failed(
             fields={"job": "no failed run"},
             code="no_failed_run",
         )
-    note = f"retry of run {failed.pk}" + (f": {reason}" if reason else "")
-    return run_trigger(
-        job.name,
-        actor=actor,
-        trigger=trigger,
-        # The failed run's own trigger-time values (sealed secrets included),
-        # not its resolved parameters: macros such as {now} resolve afresh.
-        parameters=run_overrides(failed),
-        reason=note,
-        force=force,
-        replayed=True,
-    )
+    failed.job = job
+    return failed

@@ -51,6 +51,12 @@ class TriggerRequest(ReasonRequest):
     force = serializers.BooleanField(
         required=False, default=False, help_text="run even if the job is disabled"
     )
+    timeout = serializers.CharField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="this run's timeout (seconds or 90s, 5m, 1h), at most the job's own",
+    )
 
 
 class RetryRequest(ReasonRequest):
@@ -255,6 +261,7 @@ class JobTrigger(_JobAction):
             parameters=body["parameters"],
             reason=body["reason"],
             force=body["force"],
+            timeout=body["timeout"],
         )
         return Response(JobRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 

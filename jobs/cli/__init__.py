@@ -15,6 +15,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 SUBCOMMAND_MODULES = [
     "jobs.cli.core",  # list, info, run, history, enable, disable, cancel, apply
+    "jobs.cli.operations",  # retry, reset-health, delete
     "monitoring.cli",  # stats, health, status, cleanup, schedule, token
     "jobs.cli.secrets",  # rotate-secrets
     "jobs.cli.journal",  # journal [flush | retry-dead]

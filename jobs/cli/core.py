@@ -289,6 +289,7 @@ def _run(out: _Out, options: dict[str, Any]) -> int:
         parameters=params,
         reason=options["reason"] or "",
         force=options["force"],
+        timeout=options["run_timeout"],
     )
     if not options["wait"]:
         if options["json"]:
@@ -507,6 +508,12 @@ def register(subparsers: Any, command: Any) -> None:
         default=None,
         metavar="SECONDS",
         help="stop waiting after this long",
+    )
+    p.add_argument(
+        "--run-timeout",
+        default=None,
+        metavar="DURATION",
+        help="this run's timeout (seconds or 90s, 5m, 1h), at most the job's own",
     )
 
     p = add("history", _history, "Recent runs of a job, newest first.", json_flag=True)

@@ -31,7 +31,7 @@ from jobs.execution.heartbeat import ActiveRun, heartbeat
 from jobs.execution.kinds import get_kind
 from jobs.models import RunStatus
 from jobs.params import mask_parameters, resolve_parameters
-from jobs.services.runs import Claim, Outcome, run_finish, run_overrides
+from jobs.services.runs import Claim, Outcome, run_finish, run_overrides, run_timeout
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def execute(claim: Claim) -> Outcome:
         job_name=job.name,
         parameters=dict(run.parameters or {}),
         attempt=run.attempt,
-        timeout=job.timeout,
+        timeout=run_timeout(run, job),
         output=active.output,
         stderr=active.stderr,
         _report_progress=active.set_progress,
@@ -94,7 +94,7 @@ def _run_kind(ctx: RunContext, run: Any) -> Outcome:
             )
         return Outcome(
             status=RunStatus.TIMED_OUT,
-            error=f"timed out after {job.timeout:g}s",
+            error=f"timed out after {ctx.timeout:g}s",
             traceback=traceback.format_exc(),
         )
     except RunCancelled as exc:

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs.actors import Actor
-from jobs.errors import NotFound, ValidationError
+from jobs.errors import Conflict, NotFound, ValidationError
 from jobs.models import Job, JobSource
 from jobs.services.audit import audit_record, diff_fields
 from jobs.services.jobs.permissions import check_definition_permission, check_execution_permission
@@ -130,10 +130,12 @@ def job_update(name: str, changes: Mapping[str, Any], *, actor: Actor, reason: s
 
 def job_delete(name: str, *, actor: Actor, reason: str = "") -> None:
     """Delete a job, its beat entry and its run history. Raises NotFound,
-    Forbidden. To keep history, disable instead."""
+    Forbidden, Conflict for a job still defined in code. To keep history,
+    disable instead."""
     with transaction.atomic():
         job = _get_locked(name)
         check_execution_permission(actor, [job.kind])
+        _refuse_code_defined(job)
         before = job_spec_values(job, secrets="masked")
         audit_record(
             actor=actor,
@@ -148,6 +150,20 @@ def job_delete(name: str, *, actor: Actor, reason: str = "") -> None:
 
         schedule_remove(job.name, job.pk)
         job.delete()
+
+
+def _refuse_code_defined(job: Job) -> None:
+    """The next `jobs sync` (every deploy) would create a code-defined job
+    again: only one already retired from code may be deleted."""
+    from jobs.services.jobs.codesync import REMOVED_FROM_CODE
+
+    if job.source == JobSource.CODE and job.disabled_reason != REMOVED_FROM_CODE:
+        raise Conflict(
+            f"job {job.name!r} is defined in code: remove its @job from code (the next "
+            "sync disables it) or disable it instead",
+            fields={"name": "defined in code"},
+            code="defined_in_code",
+        )
 
 
 # --- enable / disable ---------------------------------------------------------

@@ -17,6 +17,7 @@ from jobs.services.runs.base import (
     enqueue,
     run_overrides,
     run_requeue,
+    run_timeout,
 )
 from jobs.services.runs.cancel import run_cancel
 from jobs.services.runs.retry import create_retry, maybe_auto_disable, retry_delay
@@ -36,5 +37,6 @@ __all__ = [
     "run_record_end",
     "run_requeue",
     "run_start",
+    "run_timeout",
     "run_trigger",
 ]

@@ -84,6 +84,14 @@ def run_overrides(run: JobRun) -> dict[str, Any]:
     return dict(meta.get("overrides") or {})
 
 
+def run_timeout(run: JobRun, job: Job) -> float:
+    """Seconds an attempt of `run` may take: its trigger-time override
+    (metadata "timeout"), never above the job's own (which may have been
+    shortened since the run was queued)."""
+    override = (run.metadata or {}).get("timeout")
+    return min(float(override), job.timeout) if override else job.timeout
+
+
 def enqueue(run: JobRun, job: Job, countdown: float | None = None) -> None:
     """Send a recorded run's message, signed. It carries what the worker
     needs to execute the run (the worker does not read it back), and when it
@@ -108,8 +116,8 @@ def enqueue(run: JobRun, job: Job, countdown: float | None = None) -> None:
         priority=job.priority if job.priority != DEFAULT_PRIORITY else None,
         countdown=countdown,
         # Soft limit lets the job clean up; the hard kill follows after the grace.
-        soft_time_limit=job.timeout,
-        time_limit=job.timeout + settings.JOBS_TIMEOUT_GRACE,
+        soft_time_limit=run_timeout(run, job),
+        time_limit=run_timeout(run, job) + settings.JOBS_TIMEOUT_GRACE,
     )
 
 

@@ -48,11 +48,18 @@ def create_retry(
         scheduled_for=now + timedelta(seconds=delay),
         metadata={
             **overrides_metadata(overrides, shown),
+            # A per-run timeout holds for every attempt of the run.
+            **_carried_timeout(run),
             "source": "retry",
             "retry_delay": round(delay, 3),
         },
     )
     return retry, delay
+
+
+def _carried_timeout(run: JobRun) -> dict[str, float]:
+    timeout = (run.metadata or {}).get("timeout")
+    return {"timeout": timeout} if timeout else {}
 
 
 def maybe_auto_disable(job: Job, run: JobRun, error: str) -> None:

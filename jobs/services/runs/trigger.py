@@ -40,6 +40,7 @@ def run_trigger(
     reason: str = "",
     force: bool = False,
     replayed: bool = False,
+    timeout: Any = None,
 ) -> JobRun:
     """Create a queued run and enqueue it when the transaction commits.
 
@@ -50,7 +51,9 @@ def run_trigger(
     `force` (the run's trigger is then `forced`), ValidationError for bad or
     non-overridable parameters, Unavailable when the broker cannot be reached
     (nothing is saved then). Audited when a person triggered it (admin, API,
-    CLI).
+    CLI). `timeout` (seconds or a duration such as 90s, 5m) shortens this
+    run's attempts below the job's own timeout; a larger one is a
+    ValidationError.
     """
     if parameters is not None and not isinstance(parameters, dict):
         raise ValidationError(
@@ -69,13 +72,18 @@ def run_trigger(
         # The saved definition, not the per-process cache: a just-narrowed
         # overridable_parameters must hold from the next trigger on.
         check_overrides(Job.objects.filter(name=job.name).first() or job, overrides)
+    run_timeout = _run_timeout(job, timeout)
     shown = masked(job, overrides)
     values = {
         "trigger": RunTrigger.FORCED if force else trigger,
         "triggered_by": actor.name[:150],
         "reason": reason or "",
         "parameters": masked(job, {**(job.parameters or {}), **overrides}),
-        "metadata": {**overrides_metadata(overrides, shown), "source": actor.source},
+        "metadata": {
+            **overrides_metadata(overrides, shown),
+            **({"timeout": run_timeout} if run_timeout is not None else {}),
+            "source": actor.source,
+        },
         "queued_at": timezone.now(),
     }
     audited = actor.source in _AUDITED_SOURCES
@@ -119,6 +127,25 @@ def run_trigger(
         transaction.on_commit(lambda: enqueue(run, job))
     run._state.adding, run._state.db = False, "default"
     return run
+
+
+def _run_timeout(job: Job, value: Any) -> float | None:
+    """A per-run timeout: at least 1s (like a job's), at most the job's own."""
+    if value is None or value == "":
+        return None
+    from config.env import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except (ValueError, OverflowError) as exc:
+        raise ValidationError(f"timeout: {exc}", fields={"timeout": "not a duration"}) from None
+    if not 1 <= seconds <= job.timeout:
+        raise ValidationError(
+            f"timeout must be between 1s and the job's own timeout ({job.timeout:g}s), "
+            f"got {seconds:g}s",
+            fields={"timeout": "out of range"},
+        )
+    return seconds
 
 
 def _bound_by_overridable(actor: Actor) -> bool:
