@@ -29,6 +29,23 @@ def alert_settings(settings):
     return settings
 
 
+@pytest.fixture
+def email_channel(alert_settings):
+    """The default channel: e-mail to ops@example.com."""
+    from alerts.services import channel_create
+    from jobs.actors import Actor
+
+    return channel_create(
+        {
+            "name": "ops-mail",
+            "kind": "email",
+            "config": {"recipients": ["ops@example.com"]},
+            "is_default": True,
+        },
+        actor=Actor(name="alice", source="cli"),
+    )
+
+
 def worker_env(smtp: SmtpServer | None = None, **extra: str) -> dict[str, str]:
     env = {
         "JOBS_HTTP_ALLOWED_NETWORKS": "127.0.0.0/8",

@@ -38,19 +38,6 @@ def client_for(role: str) -> APIClient:
 
 
 @pytest.fixture
-def default_channel(alert_settings):
-    return channel_create(
-        {
-            "name": "ops-mail",
-            "kind": "email",
-            "config": {"recipients": ["ops@example.com"]},
-            "is_default": True,
-        },
-        actor=ALICE,
-    )
-
-
-@pytest.fixture
 def oncall(alert_settings):
     return channel_create(
         {
@@ -79,7 +66,7 @@ def sent_and_suppressed(job: Job) -> tuple[int, int]:
 # --- (a) max_alerts_per_hour ----------------------------------------------------
 
 
-def test_job_max_alerts_per_hour_overrides_the_global_limit_both_ways(default_channel, settings):
+def test_job_max_alerts_per_hour_overrides_the_global_limit_both_ways(email_channel, settings):
     settings.ALERTS_MAX_PER_JOB_PER_HOUR = 3
     strict = job_create({"name": "strict", "target": TARGET, "max_alerts_per_hour": 1}, actor=ALICE)
     lenient = job_create(
@@ -98,7 +85,7 @@ def test_job_max_alerts_per_hour_overrides_the_global_limit_both_ways(default_ch
     assert sent_and_suppressed(strict) == (2, 5)  # a new hour, a new slot
 
 
-def test_max_alerts_per_hour_is_set_and_cleared_through_the_api(default_channel):
+def test_max_alerts_per_hour_is_set_and_cleared_through_the_api(email_channel):
     operator = client_for("admin")
     created = operator.post(
         "/api/v1/jobs/",
@@ -139,7 +126,7 @@ def test_max_alerts_per_hour_in_admin_form_and_jobs_info_json(client, django_use
 # --- (b) ?run=ID ------------------------------------------------------------------
 
 
-def test_alert_list_filters_by_run(default_channel):
+def test_alert_list_filters_by_run(email_channel):
     job = JobFactory()
     first, second = JobRunFactory(job=job), JobRunFactory(job=job)
     failure = alert_raise(type="job_failure", severity="high", title="f", job=job, run=first)

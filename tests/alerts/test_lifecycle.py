@@ -28,19 +28,6 @@ ALICE = Actor(name="alice", source="cli")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def email_channel(alert_settings):
-    return channel_create(
-        {
-            "name": "ops-mail",
-            "kind": "email",
-            "config": {"recipients": ["ops@example.com"]},
-            "is_default": True,
-        },
-        actor=ALICE,
-    )
-
-
 def test_resolving_an_unacknowledged_alert_acknowledges_it_too():
     alert = alert_raise(type="system_error", severity="medium", title="x")
     resolved = alert_resolve(alert.pk, actor=ALICE, notes="fixed the disk")
