@@ -252,14 +252,13 @@ def run_retry_last_failed(
     when any step refuses. Raises NotFound, Conflict when the job has no
     failed run or was disabled by a person (unless force), Unavailable when
     the broker cannot be reached."""
-    from jobs import broker
     from jobs.services.jobs import job_enable
     from jobs.services.runs import run_overrides, run_trigger
 
     failed = _last_failed_run(job_name)
     note = f"retry of run {failed.pk}" + (f": {reason}" if reason else "")
-    # Before anything is saved: a retry that cannot be sent changes nothing.
-    broker.ensure_reachable()
+    # One transaction: run_trigger asks the broker before it records the run,
+    # so a retry that cannot be sent rolls back the reset and the enable too.
     with transaction.atomic():
         health_reset(job_name, actor=actor, reason=note)
         if failed.job.is_auto_disabled:

@@ -100,6 +100,7 @@ def enqueue(run: JobRun, job: Job, countdown: float | None = None) -> None:
     from jobs.tasks import execute_run_task
 
     values, sent = runlog.message_values(run), time.time()
+    timeout = run_timeout(run, job)
     execute_run_task.apply_async(
         args=[str(run.pk)],
         kwargs={"job_id": job.pk, "run": values, "sent": sent},
@@ -116,8 +117,8 @@ def enqueue(run: JobRun, job: Job, countdown: float | None = None) -> None:
         priority=job.priority if job.priority != DEFAULT_PRIORITY else None,
         countdown=countdown,
         # Soft limit lets the job clean up; the hard kill follows after the grace.
-        soft_time_limit=run_timeout(run, job),
-        time_limit=run_timeout(run, job) + settings.JOBS_TIMEOUT_GRACE,
+        soft_time_limit=timeout,
+        time_limit=timeout + settings.JOBS_TIMEOUT_GRACE,
     )
 
 
